@@ -1,0 +1,3 @@
+from streamact.cli.main import main
+
+raise SystemExit(main())

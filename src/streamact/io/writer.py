@@ -1,0 +1,67 @@
+"""MP4 writer (PyAV, H.264 yuv420p). Frames are RGB uint8 arrays of shape (H, W, 3)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+__all__ = ["VideoWriter", "write_video"]
+
+
+class VideoWriter:
+    """Write RGB frames to a video file; use as a context manager.
+
+    The frame size is fixed by the first frame; H.264 needs even sizes, so odd sizes are padded by one
+    pixel (edge-replicated) rather than rejected.
+    """
+
+    def __init__(self, path: str | Path, fps: float = 30.0, *, codec: str = "libx264", crf: int = 23) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = fps
+        self._container = av.open(str(self.path), mode="w")
+        self._stream = self._container.add_stream(codec, rate=round(fps))
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self._size: tuple[int, int] | None = None
+        self.num_frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"{self.path}: expected an RGB uint8 frame (H, W, 3), got {frame.dtype} {frame.shape}")
+        h, w = frame.shape[:2]
+        pad_h, pad_w = h % 2, w % 2
+        if pad_h or pad_w:
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        if self._size is None:
+            self._size = frame.shape[:2]
+            self._stream.height, self._stream.width = self._size
+        elif frame.shape[:2] != self._size:
+            raise ValueError(f"{self.path}: frame size changed from {self._size} to {frame.shape[:2]}")
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            self._container.mux(packet)
+        self.num_frames += 1
+
+    def close(self) -> None:
+        if self._container is None:
+            return
+        if self._size is not None:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+        self._container.close()
+        self._container = None
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_video(path: str | Path, frames, fps: float = 30.0) -> Path:
+    """Write an iterable of RGB uint8 frames to `path` and return it."""
+    with VideoWriter(path, fps) as writer:
+        for frame in frames:
+            writer.write(np.asarray(frame))
+    return Path(path)
