@@ -1,0 +1,58 @@
+"""Checkpoints: one dict, written atomically (temp file + rename), loaded with `weights_only=True`.
+
+Layout: {"version", "model", "optimizer", "scheduler", "config", "epoch", "step", "rng", "best_metric",
+"class_names"}. `epoch` counts completed epochs, so resuming starts at epoch `epoch`.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "load_state_dict_file"]
+
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(state: dict, path: str | Path) -> Path:
+    """Write `state` to `path` atomically: a crash mid-write never leaves a truncated checkpoint behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"version": CHECKPOINT_VERSION, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a streamact checkpoint safely (no arbitrary code: `weights_only=True`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, truncated zip, foreign objects
+        raise ValueError(f"{path}: not a loadable checkpoint ({exc})") from exc
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise ValueError(f"{path}: not a streamact checkpoint (no 'model' entry)")
+    return ckpt
+
+
+def load_state_dict_file(path: str | Path) -> dict:
+    """A bare state dict from .safetensors, or from a torch file (a streamact checkpoint or a plain state dict)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    return obj["model"] if isinstance(obj, dict) and "model" in obj else obj

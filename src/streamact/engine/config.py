@@ -1,0 +1,163 @@
+"""Training configuration: dataclasses with a comment per field; YAML and `--key=value` only override fields.
+
+A recipe is a YAML file whose top-level keys are the sections below (`model`, `data`, `optim`, plus the
+top-level run fields). Unknown keys are errors that name the key; CLI overrides are type-checked against
+the field's annotation. The resolved config is written to the run directory as `config.yaml`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+__all__ = ["ModelConfig", "DataConfig", "OptimConfig", "TrainConfig", "ConfigError", "load_config",
+           "apply_overrides", "save_config", "config_to_dict", "config_from_dict"]
+
+
+class ConfigError(ValueError):
+    """A recipe or override names an unknown key or has a value of the wrong type."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tsm_efficientnet_lite0"  # a name from `streamact models`
+    pretrained: bool = True  # ImageNet-initialised backbone (EfficientNet-Lite0 ships weights offline)
+    dropout: float = 0.5  # dropout before the classifier (seed 000: compact models overfit)
+    partial_bn: bool = False  # freeze every BatchNorm but the first (TSN partial BN)
+    kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder
+
+
+@dataclass
+class DataConfig:
+    format: str = "jester"  # annotation format: jester, ssv2, kinetics, ucf101, videolist, rawframes
+    root: str = "data/gestures"  # dataset root directory
+    train_split: str = "train"  # split used for training
+    val_split: str = "val"  # split evaluated after each epoch ("" = none)
+    sampling: str = "segment"  # segment (TSN) or dense (fixed stride, what a live stream sees)
+    clip_len: int = 8  # frames per clip (= num_segments for segment sampling)
+    frame_interval: int = 1  # stride between frames for dense sampling
+    input_size: int = 160  # square crop fed to the model
+    flip: bool = False  # horizontal flip; keep off for direction-sensitive gestures
+    batch_size: int = 16  # clips per optimizer step (before accumulation)
+    num_workers: int = 2  # DataLoader worker processes
+
+
+@dataclass
+class OptimConfig:
+    optimizer: str = "sgd"  # sgd or adamw
+    lr: float = 0.01  # peak learning rate (after warm-up)
+    momentum: float = 0.9  # SGD momentum
+    weight_decay: float = 5e-4  # decoupled for AdamW, L2 for SGD; not applied to norms and biases
+    schedule: str = "cosine"  # cosine or step
+    lr_steps: list = field(default_factory=lambda: [])  # epochs where the step schedule multiplies by 0.1
+    warmup_epochs: float = 0.0  # linear warm-up from 1% of lr
+    clip_grad: float = 20.0  # max gradient norm (0 = off); TSN/TSM use 20
+    label_smoothing: float = 0.0  # cross-entropy label smoothing
+    accumulate: int = 1  # gradient accumulation steps per optimizer step
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    epochs: int = 10  # passes over the training split
+    amp: bool = False  # CPU bf16 autocast for forward/backward
+    seed: int = 0  # seeds sampling, augmentation, initialisation and shuffling
+    out_dir: str = "runs/train"  # run directory: checkpoints, metrics, resolved config
+    max_steps: int = 0  # stop after this many optimizer steps (0 = no limit); for smoke runs
+    eval_every: int = 1  # evaluate on val_split every N epochs (0 = only at the end)
+
+
+def config_to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def _set_field(obj, key: str, value, *, source: str, prefix: str = "") -> None:
+    """Set dotted `key` on nested dataclass `obj`, checking that it exists and the type fits."""
+    head, _, rest = key.partition(".")
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    if head not in fields:
+        raise ConfigError(f"{source}: unknown config key '{prefix}{key}' (known: {', '.join(sorted(fields))})")
+    current = getattr(obj, head)
+    if dataclasses.is_dataclass(current):
+        if rest:
+            _set_field(current, rest, value, source=source, prefix=f"{prefix}{head}.")
+            return
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: '{prefix}{head}' is a section; give it a mapping")
+        for k, v in value.items():
+            _set_field(current, k, v, source=source, prefix=f"{prefix}{head}.")
+        return
+    if rest:
+        if isinstance(current, dict):  # free-form kwargs: model.kwargs.foo=1
+            current[rest] = value
+            return
+        raise ConfigError(f"{source}: '{head}' is not a section, cannot set '{key}'")
+    setattr(obj, head, _coerce(value, typing.get_type_hints(type(obj))[head], prefix + key, source))
+
+
+def _coerce(value, annotation, key: str, source: str):
+    origin = typing.get_origin(annotation) or annotation
+    if origin is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+    elif origin in (int, float):
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, (int, float)) and (origin is float or float(value).is_integer()):
+            return origin(value)
+        elif isinstance(value, str):
+            try:
+                return origin(value)
+            except ValueError:
+                pass
+    elif origin is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif origin in (list, dict):
+        if isinstance(value, str):
+            value = yaml.safe_load(value)
+        if isinstance(value, origin):
+            return value
+    raise ConfigError(f"{source}: '{key}' expects {getattr(origin, '__name__', origin)}, got {value!r}")
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """Apply `--section.key=value` command-line overrides (type-checked; unknown keys are errors)."""
+    for item in overrides:
+        if not item.startswith("--") or "=" not in item:
+            raise ConfigError(f"override '{item}' must look like --section.key=value")
+        key, value = item[2:].split("=", 1)
+        _set_field(cfg, key, value, source="command line")
+    return cfg
+
+
+def config_from_dict(data: dict, *, source: str = "config") -> TrainConfig:
+    """Defaults overridden by a (possibly partial) nested mapping, e.g. a checkpoint's saved config."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a recipe must be a mapping of config keys")
+    cfg = TrainConfig()
+    for key, value in data.items():
+        _set_field(cfg, key, value, source=source)
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Defaults, then the YAML recipe at `path` (if any), then CLI overrides."""
+    data = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        data = yaml.safe_load(path.read_text()) or {}
+    return apply_overrides(config_from_dict(data, source=str(path)), list(overrides))
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
