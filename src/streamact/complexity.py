@@ -1,0 +1,98 @@
+"""Parameter and multiply-accumulate (MAC) counts.
+
+MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (which reports 2 FLOPs per multiply-add) on
+one forward pass, heads included; MACs = FLOPs / 2, the convention of the seeds' tables ("multiply and add as a
+single operation"). Ops the counter does not model (pooling, activations, normalisation in eval mode, the
+shift's slicing) count as zero, as in the papers. Registered models are measured on the meta device: shapes
+propagate, nothing is computed, so even ResNet-50 on 8x224x224 takes a fraction of a second.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from streamact.models import backbone_cfg, create_backbone, create_model
+
+__all__ = ["count_params", "count_macs", "model_complexity", "backbone_complexity"]
+
+
+def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:
+    """Number of parameters (buffers such as BN running statistics excluded).
+
+    Args:
+        model: any module.
+        trainable_only: count only parameters with ``requires_grad``.
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
+    """Multiply-accumulates of one forward pass in eval mode.
+
+    Args:
+        model: module taking one tensor; its training mode is restored afterwards.
+        input_shape: full input shape including the batch, e.g. (1, 3, 8, 224, 224) for a recognizer.
+
+    Returns:
+        MACs for that input (divide by the batch size for a per-sample figure).
+    """
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    x = torch.zeros(tuple(input_shape), device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() // 2
+
+
+def model_complexity(name: str, **kwargs: Any) -> dict[str, Any]:
+    """Size and cost of a registered model at its default input (one clip from ``pretrained_cfg``).
+
+    Args:
+        name: registered model name.
+        **kwargs: builder arguments (e.g. ``num_classes``, ``num_segments``).
+
+    Returns:
+        ``name``, ``params``, ``macs_per_clip``, ``macs_per_frame`` and ``input_shape`` (B, C, T, H, W). For
+        2D + temporal models every frame costs one backbone pass, so per frame = per clip / T.
+    """
+    with torch.device("meta"):  # parameters are allocated but never initialised or computed on
+        model = create_model(name, **kwargs)
+    cfg = model.pretrained_cfg
+    c, h, w = cfg.input_size
+    shape = [1, c, cfg.clip_len, h, w]
+    macs = count_macs(model, shape)
+    return {
+        "name": name,
+        "params": count_params(model),
+        "macs_per_clip": macs,
+        "macs_per_frame": macs // cfg.clip_len,
+        "input_shape": shape,
+    }
+
+
+def backbone_complexity(name: str, *, num_classes: int = 1000) -> dict[str, Any]:
+    """Size and cost of a 2D backbone on one 224x224 frame, with its ImageNet classifier by default.
+
+    This is the setting of the seeds' backbone tables (e.g. seed 000 Table 2).
+
+    Args:
+        name: backbone name (see `streamact.models.list_backbones`).
+        num_classes: classifier size; 0 for the pooled features alone.
+
+    Returns:
+        ``name``, ``params``, ``macs_per_frame`` and ``input_shape`` (B, C, H, W).
+    """
+    with torch.device("meta"):
+        model = create_backbone(name, num_classes=num_classes)
+    shape = [1, *backbone_cfg(name).input_size]
+    return {"name": name, "params": count_params(model), "macs_per_frame": count_macs(model, shape),
+            "input_shape": shape}

@@ -1,0 +1,20 @@
+"""Models: one registry (`create_model`, `list_models`) over thin builder functions, plus timm backbones."""
+from streamact.models import tsn  # noqa: F401  (registers the TSN / TSM / MixTConv variants)
+from streamact.models._pretrained import PretrainedCfg, load_state_dict, load_weights
+from streamact.models._registry import create_model, is_model, list_models, register_model
+from streamact.models.backbones import backbone_cfg, create_backbone, list_backbones
+from streamact.models.tsn import TSN
+
+__all__ = [
+    "create_model",
+    "list_models",
+    "is_model",
+    "register_model",
+    "create_backbone",
+    "list_backbones",
+    "backbone_cfg",
+    "PretrainedCfg",
+    "load_state_dict",
+    "load_weights",
+    "TSN",
+]
