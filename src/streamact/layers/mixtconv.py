@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from streamact.layers.temporal_shift import insert_temporal_layer
+from streamact.layers.temporal_shift import StreamableTemporalLayer, insert_temporal_layer
 
 __all__ = ["MixTConv", "shift_init_", "insert_mixtconv"]
 
@@ -66,10 +66,11 @@ def _split_channels(channels: int, groups: int) -> list[int]:
     return splits
 
 
-class MixTConv(nn.Module):
+class MixTConv(StreamableTemporalLayer):
     """Depthwise temporal convolutions with mixed kernel sizes over channel groups.
 
-    Input and output are frame features (N*T, C, H, W), frames of one clip contiguous.
+    Input and output are frame features (N*T, C, H, W), frames of one clip contiguous. The causal form streams
+    one frame at a time with a cache of the last k-1 frames of each group with k > 1.
     """
 
     def __init__(
@@ -107,7 +108,7 @@ class MixTConv(nn.Module):
         for conv in self.convs:
             shift_init_(conv.weight, fold_div=fold_div, causal=causal)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_clip(self, x: torch.Tensor) -> torch.Tensor:
         """Mix (N*T, C, H, W) features along time."""
         nt, c, h, w = x.shape
         x = x.reshape(-1, self.num_segments, c, h * w).transpose(1, 2)  # (N, C, T, H*W)
@@ -118,6 +119,43 @@ class MixTConv(nn.Module):
             out.append(conv(xg))  # (N, Cg, T, H*W)
         y = torch.cat(out, dim=1)  # (N, C, T, H*W)
         return y.transpose(1, 2).reshape(nt, c, h, w)  # (N*T, C, H, W)
+
+    def step(self, x: torch.Tensor, cache: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One frame (B, C, H, W) of the causal form; cache = last k-1 frames (B, Cg, k-1, H*W) per group k > 1.
+
+        Raises:
+            RuntimeError: for the centred form, which needs future frames (see `make_causal`).
+        """
+        if not self.causal:
+            raise RuntimeError("a centred MixTConv needs future frames; make the model causal first")
+        b, c, h, w = x.shape
+        cache = list(cache)
+        out, new_cache = [], []
+        for conv, xg, k in zip(self.convs, x.reshape(b, c, 1, h * w).split(self.splits, dim=1), self.kernel_sizes):
+            if k > 1:
+                past = cache.pop(0) if cache else xg.new_zeros(b, xg.shape[1], k - 1, h * w)
+                xg = torch.cat([past, xg], dim=2)  # (B, Cg, k, H*W): frames t-k+1 .. t
+                new_cache.append(xg[:, :, 1:])
+            out.append(conv(xg))  # (B, Cg, 1, H*W)
+        return torch.cat(out, dim=1).reshape(b, c, h, w), new_cache
+
+    @torch.no_grad()
+    def make_causal(self) -> None:
+        """Turn a centred (bi-directionally trained) layer into the causal one by dropping the future taps.
+
+        Tap ``reach + j`` of the centred kernel reads frame t+j; in the causal kernel tap ``k-1+j`` does, so the
+        past and present taps move right by ``reach`` and the future taps are discarded.
+        """
+        if self.causal:
+            return
+        for conv, k in zip(self.convs, self.kernel_sizes):
+            reach = (k - 1) // 2
+            if reach:
+                w = conv.weight  # (Cg, 1, k, 1)
+                w[:, :, reach:] = w[:, :, : reach + 1].clone()
+                w[:, :, :reach] = 0
+        self.pads = [(k - 1, 0) for k in self.kernel_sizes]
+        self.causal = True
 
     def extra_repr(self) -> str:
         return (

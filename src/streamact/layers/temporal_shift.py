@@ -19,6 +19,7 @@ placement for any temporal layer (TSM, MixTConv).
 """
 from __future__ import annotations
 
+import abc
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -28,6 +29,7 @@ from torch import nn
 
 __all__ = [
     "temporal_shift",
+    "StreamableTemporalLayer",
     "TemporalShift",
     "residual_blocks",
     "insert_temporal_layer",
@@ -60,8 +62,38 @@ def temporal_shift(x: torch.Tensor, num_segments: int, fold_div: int = 8, bidire
     return out.reshape(nt, c, h, w)  # (N*T, C, H, W)
 
 
-class TemporalShift(nn.Module):
-    """Module form of `temporal_shift` (no parameters)."""
+class StreamableTemporalLayer(nn.Module, abc.ABC):
+    """Base of temporal layers that can run one frame at a time with an explicit cache.
+
+    Offline, `forward` takes (N*T, C, H, W) clips. While ``stream_cache`` is a list, `forward` instead takes
+    single frames (B, C, H, W), reads its cache from that list and replaces it with the updated one; an empty
+    list means "start from zeros". The recognizer sets and collects the caches around one backbone pass
+    (see `TSN.forward_step`), so the backbone code itself never changes and the step graph stays traceable.
+    """
+
+    stream_cache: list[torch.Tensor] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stream_cache is None:
+            return self.forward_clip(x)
+        y, self.stream_cache = self.step(x, self.stream_cache)
+        return y
+
+    @abc.abstractmethod
+    def forward_clip(self, x: torch.Tensor) -> torch.Tensor:
+        """Offline form on (N*T, C, H, W)."""
+
+    @abc.abstractmethod
+    def step(self, x: torch.Tensor, cache: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One frame (B, C, H, W) and the cache (empty = zeros) -> output frame and the updated cache."""
+
+    @abc.abstractmethod
+    def make_causal(self) -> None:
+        """Switch a layer trained with future context to its causal (streamable) form, in place."""
+
+
+class TemporalShift(StreamableTemporalLayer):
+    """Module form of `temporal_shift` (no parameters); streamable when uni-directional."""
 
     def __init__(self, num_segments: int, *, fold_div: int = 8, bidirectional: bool = True) -> None:
         """
@@ -75,9 +107,27 @@ class TemporalShift(nn.Module):
         self.fold_div = fold_div
         self.bidirectional = bidirectional
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_clip(self, x: torch.Tensor) -> torch.Tensor:
         """Shift (N*T, C, H, W) features; see `temporal_shift`."""
         return temporal_shift(x, self.num_segments, self.fold_div, self.bidirectional)
+
+    def step(self, x: torch.Tensor, cache: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One frame (B, C, H, W) of the uni-directional shift; the cache is the previous frame's past fold.
+
+        Raises:
+            RuntimeError: for the bi-directional form, which needs the next frame (convert it with
+                `TSN.make_causal` first).
+        """
+        if self.bidirectional:
+            raise RuntimeError("a bi-directional temporal shift needs future frames; make the model causal first")
+        fold = x.shape[1] // self.fold_div
+        past = cache[0] if cache else torch.zeros_like(x[:, fold : 2 * fold])  # (B, fold, H, W) from t-1
+        y = torch.cat([x[:, :fold], past, x[:, 2 * fold :]], dim=1)  # (B, C, H, W)
+        return y, [x[:, fold : 2 * fold]]
+
+    def make_causal(self) -> None:
+        """Keep only the shift from t-1 (the future fold stays in place); no weights change."""
+        self.bidirectional = False
 
     def extra_repr(self) -> str:
         return f"num_segments={self.num_segments}, fold_div={self.fold_div}, bidirectional={self.bidirectional}"

@@ -23,9 +23,10 @@ from streamact.layers.consensus import AverageConsensus
 from streamact.layers.heads import ClassifierHead
 from streamact.layers.mixtconv import MixTConv, insert_mixtconv
 from streamact.layers.squeeze_excite import insert_se
-from streamact.layers.temporal_shift import TemporalShift, insert_temporal_shift
+from streamact.layers.temporal_shift import StreamableTemporalLayer, TemporalShift, insert_temporal_shift
 from streamact.models._pretrained import WEIGHTS_DIR, PretrainedCfg, load_weights
 from streamact.models._registry import register_model
+from streamact.models._state import StreamState
 from streamact.models.backbones import backbone_cfg, create_backbone
 
 __all__ = ["TSN", "fold_time", "unfold_time"]
@@ -138,6 +139,72 @@ class TSN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Clip logits (B, K) for clips (B, C, T, H, W)."""
         return self.forward_head(self.forward_features(x))
+
+    # -- streaming ---------------------------------------------------------------------------------------
+    def temporal_layers(self) -> list[tuple[str, StreamableTemporalLayer]]:
+        """Inserted temporal layers in network order, with their qualified names."""
+        return [(n, m) for n, m in self.backbone.named_modules() if isinstance(m, StreamableTemporalLayer)]
+
+    def make_causal(self) -> TSN:
+        """Convert in place to the causal form that `forward_step` runs (TSM: uni-directional shift; MixTConv:
+        future taps dropped). A model trained bi-directionally loses accuracy this way until fine-tuned causally."""
+        for _, layer in self.temporal_layers():
+            layer.make_causal()
+        return self
+
+    def init_state(self, batch_size: int = 1) -> StreamState:
+        """Zero state for `batch_size` streams at the resolution of ``pretrained_cfg.input_size``.
+
+        State entries: one cache per temporal layer (``<layer>.cache<i>``) and a ring buffer of the last T
+        per-frame logits with a fill counter, so the streamed output is the average over the last T frames
+        (the offline consensus). Call it again (or zero the state) whenever the stream jumps: new video, scene
+        cut, camera switch, or a long gap of dropped frames.
+        """
+        c, h, w = self.pretrained_cfg.input_size
+        with torch.no_grad():
+            # A probe pass on a zero frame discovers the cache shapes of every layer (they depend on the input size).
+            _, state = self._step(torch.zeros(batch_size, c, h, w), None)
+        return state.zeros_like()
+
+    def forward_step(self, frame: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, StreamState]:
+        """Process one new frame per stream, reusing everything computed for the previous frames.
+
+        Cost: one 2D backbone pass and a T-frame average. For a causal model started from `init_state`, the
+        output after T frames equals the offline `forward` of those T frames (tested); later outputs average
+        the last T per-frame logits while the layer caches carry the temporal context forward.
+
+        Args:
+            frame: (B, C, H, W) normalised frames.
+            state: from `init_state` or the previous call.
+
+        Returns:
+            (B, K) logits averaged over the last T frames, and the new state.
+        """
+        return self._step(frame, state)
+
+    def _step(self, frame: torch.Tensor, state: StreamState | None) -> tuple[torch.Tensor, StreamState]:
+        layers = self.temporal_layers()
+        new_state = StreamState()
+        for name, layer in layers:
+            layer.stream_cache = [] if state is None else [v for k, v in state.items() if k.startswith(name + ".cache")]
+        try:
+            feats = self.backbone(frame)  # (B, D)
+            for name, layer in layers:
+                for i, cache in enumerate(layer.stream_cache):
+                    new_state[f"{name}.cache{i}"] = cache
+        finally:
+            for _, layer in layers:
+                layer.stream_cache = None
+        frame_logits = self.head(feats[:, None])  # (B, 1, K)
+        if state is None:
+            buffer = frame_logits.new_zeros(frame.shape[0], self.num_segments, frame_logits.shape[-1])
+            count = frame_logits.new_zeros(frame.shape[0], 1)
+        else:
+            buffer, count = state["logit_buffer"], state["count"]
+        buffer = torch.cat([buffer[:, 1:], frame_logits], dim=1)  # (B, T, K): drop the oldest frame
+        count = torch.clamp(count + 1, max=self.num_segments)  # (B, 1) frames in the window so far
+        new_state["logit_buffer"], new_state["count"] = buffer, count
+        return buffer.sum(1) / count, new_state
 
     def reset_classifier(self, num_classes: int, *, label_names: Sequence[str] | None = None) -> None:
         """Replace the classifier (e.g. to fine-tune on another dataset) and update ``pretrained_cfg``.
