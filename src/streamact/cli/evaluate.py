@@ -41,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
     if args.format:
         cfg.data.format = args.format
     class_names = list(ckpt["class_names"])
-    model = build_model_from_config(cfg, len(class_names), pretrained=False)
+    model = build_model_from_config(cfg, class_names, pretrained=False)
     model.load_state_dict(ckpt["model"])
     records, data_classes = build_records(cfg.data.format, root=cfg.data.root, split=args.split)
     if list(data_classes) != class_names:

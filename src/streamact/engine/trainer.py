@@ -40,17 +40,23 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or inf; training stops and keeps the last good checkpoint."""
 
 
-def build_model_from_config(cfg: TrainConfig, num_classes: int, *, pretrained: bool | None = None) -> nn.Module:
-    m = cfg.model
-    return create_model(
+def build_model_from_config(cfg: TrainConfig, class_names: list[str], *, pretrained: bool | None = None) -> nn.Module:
+    """The model of a recipe; its `pretrained_cfg` records the input size, sampling and labels it is trained on."""
+    m, d = cfg.model, cfg.data
+    model = create_model(
         m.name,
         pretrained=m.pretrained if pretrained is None else pretrained,
-        num_classes=num_classes,
-        num_segments=cfg.data.clip_len,
+        num_classes=len(class_names),
+        label_names=class_names,
+        num_segments=d.clip_len,
+        img_size=d.input_size,
         dropout=m.dropout,
         partial_bn=m.partial_bn,
         **m.kwargs,
     )
+    model.pretrained_cfg = model.pretrained_cfg.replace(
+        frame_interval=d.frame_interval, num_segments=d.clip_len if d.sampling == "segment" else None)
+    return model
 
 
 def build_dataset(data: DataConfig, records, *, train: bool, mean, std, num_clips: int = 1,
@@ -109,7 +115,7 @@ class Trainer:
 
         train_records, self.class_names = build_records(cfg.data.format, root=cfg.data.root,
                                                         split=cfg.data.train_split)
-        self.model = build_model_from_config(cfg, len(self.class_names))
+        self.model = build_model_from_config(cfg, self.class_names)
         # Preprocessing comes from the model's pretrained config, the same one every runtime reuses.
         mean, std = self.model.pretrained_cfg.mean, self.model.pretrained_cfg.std
         self.train_set = build_dataset(cfg.data, train_records, train=True, mean=mean, std=std, seed=cfg.seed)
