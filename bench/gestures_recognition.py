@@ -4,7 +4,7 @@ Generates the synthetic gesture set once (≥ 100 training clips per class), tra
 same recipe (8 frames, EfficientNet-Lite0, 112 px), evaluates each under the real-time protocol (one clip,
 centre crop) on the test split and writes the `gestures` section of docs/RESULTS.md plus a JSON file.
 
-    python bench/gestures_recognition.py [--per-class 145] [--epochs 6] [--only tsm_in1k_fp32,...]
+    python bench/gestures_recognition.py [--per-class 145] [--epochs 4] [--only tsm_in1k_fp32,...]
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from streamact.engine.trainer import Trainer, build_dataset, evaluate
 from _results import markdown_table, write_section
 
 EXPERIMENTS = {  # name -> (description, overrides)
-    "tsn_in1k_bf16": ("TSN, ImageNet init, bf16", ["--model.name=tsn_efficientnet_lite0", "--amp=true"]),
     "tsm_in1k_bf16": ("TSM, ImageNet init, bf16", ["--model.name=tsm_efficientnet_lite0", "--amp=true"]),
+    "tsn_in1k_bf16": ("TSN, ImageNet init, bf16", ["--model.name=tsn_efficientnet_lite0", "--amp=true"]),
     "mixtconv_in1k_bf16": ("MixTConv, ImageNet init, bf16", ["--model.name=mixtconv_efficientnet_lite0", "--amp=true"]),
     "tsm_scratch_bf16": ("TSM, from scratch, bf16", ["--model.name=tsm_efficientnet_lite0", "--amp=true",
                                                      "--model.pretrained=false"]),
@@ -47,11 +47,28 @@ def reversed_pair_metrics(scores: np.ndarray, labels: np.ndarray, class_names: l
             "pair_accuracy": float(correct[within].mean()) if within.any() else float("nan")}
 
 
+def write_results(results: dict, data: Path, per_class: int, epochs: int) -> None:
+    rows = [results[n] for n in EXPERIMENTS if n in results]
+    train_records, class_names = build_records("jester", root=str(data), split="train")
+    num_train = len(train_records)
+    body = (f"## Synthetic gestures: TSN vs TSM vs MixTConv (issue 2)\n\n"
+            f"{len(class_names)} classes, {num_train} training clips (≥ 100 per class), 8 frames (TSN segment "
+            f"sampling), EfficientNet-Lite0, 112×112 crops from 128×128 videos, SGD lr 0.01 cosine, "
+            f"{epochs} epochs, batch 16. Test = real-time protocol (one clip, centre crop). "
+            f"`top1_reversed` = top-1 on the {2 * len(synthetic.REVERSED_PAIRS)} direction-reversed classes; `pair_accuracy` = among those "
+            f"samples predicted as one of the two classes of their pair, how often the direction is right "
+            f"(chance 0.5).\n\n"
+            + markdown_table(rows, ["experiment", "top1", "mean_class_acc", "top1_reversed", "pair_accuracy",
+                                    "train_clips_per_s", "train_minutes"]))
+    write_section("gestures", body, command=f"python bench/gestures_recognition.py --per-class {per_class} "
+                                            f"--epochs {epochs}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/bench_gestures")
     parser.add_argument("--per-class", type=int, default=145, help="videos per class (70%% go to train)")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--only", default="", help="comma-separated experiment names")
     parser.add_argument("--out", default="runs/bench_gestures")
     args = parser.parse_args()
@@ -89,20 +106,8 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=2))
         print(name, {k: v for k, v in results[name].items() if k != "last_epoch"})
+        write_results(results, data, args.per_class, args.epochs)  # after each run: partial results land too
 
-    rows = [results[n] for n in EXPERIMENTS if n in results]
-    num_train = len(build_records("jester", root=str(data), split="train")[0])
-    body = (f"## Synthetic gestures: TSN vs TSM vs MixTConv (issue 2)\n\n"
-            f"{len(class_names)} classes, {num_train} training clips (≥ 100 per class), 8 frames (TSN segment "
-            f"sampling), EfficientNet-Lite0, 112×112 crops from 128×128 videos, SGD lr 0.01 cosine, "
-            f"{args.epochs} epochs, batch 16. Test = real-time protocol (one clip, centre crop). "
-            f"`top1_reversed` = top-1 on the {2 * len(synthetic.REVERSED_PAIRS)} direction-reversed classes; `pair_accuracy` = among those "
-            f"samples predicted as one of the two classes of their pair, how often the direction is right "
-            f"(chance 0.5).\n\n"
-            + markdown_table(rows, ["experiment", "top1", "mean_class_acc", "top1_reversed", "pair_accuracy",
-                                    "train_clips_per_s", "train_minutes"]))
-    write_section("gestures", body, command=f"python bench/gestures_recognition.py --per-class {args.per_class} "
-                                            f"--epochs {args.epochs}")
 
 
 if __name__ == "__main__":
