@@ -44,6 +44,9 @@ def main(args: argparse.Namespace) -> int:
     model = build_model_from_config(cfg, class_names, pretrained=False)
     model.load_state_dict(ckpt["model"])
     records, data_classes = build_records(cfg.data.format, root=cfg.data.root, split=args.split)
+    if not records:
+        print(f"error: split '{args.split}' of {cfg.data.root} has no videos", file=sys.stderr)
+        return 2
     if list(data_classes) != class_names:
         print(f"error: the dataset's classes ({len(data_classes)}) differ from the checkpoint's ({len(class_names)})",
               file=sys.stderr)
