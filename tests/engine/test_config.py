@@ -36,4 +36,4 @@ def test_roundtrip_from_dict():
     from streamact.engine.config import config_to_dict
 
     again = config_from_dict(config_to_dict(cfg))
-    assert again == cfg and again.model.kwargs == {"foo": "3"}
+    assert again == cfg and again.model.kwargs == {"foo": 3}

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from streamact.engine.checkpoint import load_checkpoint, load_state_dict_file, save_checkpoint
+from streamact.engine.checkpoint import load_checkpoint, save_checkpoint
+from streamact.models import load_state_dict
 from streamact.engine.config import OptimConfig
 from streamact.engine.optim import build_optimizer, lr_factor
 
@@ -32,7 +33,7 @@ def test_checkpoint_atomic_and_safe(tmp_path):
     path = save_checkpoint({"model": {"w": torch.ones(2)}, "epoch": 1}, tmp_path / "c.pt")
     assert load_checkpoint(path)["epoch"] == 1
     assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
-    assert torch.equal(load_state_dict_file(path)["w"], torch.ones(2))
+    assert torch.equal(load_state_dict(path)["w"], torch.ones(2))  # user-facing loader reads checkpoints too
 
     class Evil:
         def __reduce__(self):

@@ -121,3 +121,14 @@ def test_ddp_two_ranks_hold_identical_parameters(gestures, tmp_path):
     p0, p1 = (torch.load(tmp_path / f"params_{r}.pt") for r in (0, 1))
     assert torch.equal(p0, p1)
     assert (out / "last.pt").exists()
+
+
+def test_init_weights_starts_from_a_checkpoint_in_causal_form(gestures, tmp_path):
+    first = Trainer(tiny_config(gestures, tmp_path / "a", "--epochs=1"), progress=False)
+    first.fit()
+    second = Trainer(tiny_config(gestures, tmp_path / "b", f"--model.init_weights={tmp_path / 'a' / 'last.pt'}",
+                                 "--model.kwargs.causal=true", "--data.sampling=dense"), progress=False)
+    for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert all(not layer.bidirectional for _, layer in second.model.temporal_layers())
+    assert second.model.pretrained_cfg.num_segments is None  # dense clips: no segment sampling recorded

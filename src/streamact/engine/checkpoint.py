@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint", "load_state_dict_file"]
+__all__ = ["CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT_VERSION = 1
 
@@ -45,14 +45,3 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise ValueError(f"{path}: not a streamact checkpoint (no 'model' entry)")
     return ckpt
-
-
-def load_state_dict_file(path: str | Path) -> dict:
-    """A bare state dict from .safetensors, or from a torch file (a streamact checkpoint or a plain state dict)."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    return obj["model"] if isinstance(obj, dict) and "model" in obj else obj

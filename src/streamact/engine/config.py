@@ -27,7 +27,9 @@ class ModelConfig:
     pretrained: bool = True  # ImageNet-initialised backbone (EfficientNet-Lite0 ships weights offline)
     dropout: float = 0.5  # dropout before the classifier (seed 000: compact models overfit)
     partial_bn: bool = False  # freeze every BatchNorm but the first (TSN partial BN)
-    kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder
+    kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder (e.g. causal: true)
+    init_weights: str = ""  # start from these weights (checkpoint or .safetensors; classes must match), e.g.
+    #                         to fine-tune a bi-directionally trained model in its causal form
 
 
 @dataclass
@@ -93,8 +95,8 @@ def _set_field(obj, key: str, value, *, source: str, prefix: str = "") -> None:
             _set_field(current, k, v, source=source, prefix=f"{prefix}{head}.")
         return
     if rest:
-        if isinstance(current, dict):  # free-form kwargs: model.kwargs.foo=1
-            current[rest] = value
+        if isinstance(current, dict):  # free-form kwargs: model.kwargs.causal=true -> True (YAML scalars)
+            current[rest] = yaml.safe_load(value) if isinstance(value, str) else value
             return
         raise ConfigError(f"{source}: '{head}' is not a section, cannot set '{key}'")
     setattr(obj, head, _coerce(value, typing.get_type_hints(type(obj))[head], prefix + key, source))

@@ -28,7 +28,7 @@ from streamact.engine.checkpoint import load_checkpoint, save_checkpoint
 from streamact.engine.config import DataConfig, TrainConfig, config_to_dict, save_config
 from streamact.engine.optim import build_optimizer, build_scheduler
 from streamact.evaluation.meters import ClassificationMeter
-from streamact.models import create_model
+from streamact.models import create_model, load_weights
 from streamact.transforms.presets import build_transform
 
 __all__ = ["Trainer", "NonFiniteLossError", "build_dataset", "build_model_from_config", "evaluate"]
@@ -56,6 +56,8 @@ def build_model_from_config(cfg: TrainConfig, class_names: list[str], *, pretrai
     )
     model.pretrained_cfg = model.pretrained_cfg.replace(
         frame_interval=d.frame_interval, num_segments=d.clip_len if d.sampling == "segment" else None)
+    if m.init_weights:
+        load_weights(model, m.init_weights)
     return model
 
 
