@@ -1,11 +1,12 @@
 """Plots people would rather look at than read (matplotlib, Agg backend: no display needed)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_confusion_matrix"]
+__all__ = ["plot_confusion_matrix", "plot_timeline"]
 
 
 def _pyplot():
@@ -41,5 +42,83 @@ def plot_confusion_matrix(cm: np.ndarray, class_names: list[str], path: str | Pa
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
+    """(label, start, length) of each run of equal consecutive labels."""
+    if len(labels) == 0:
+        return []
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(labels)) + 1])
+    lengths = np.diff(np.concatenate([starts, [len(labels)]]))
+    return [(int(labels[s]), int(s), int(n)) for s, n in zip(starts, lengths)]
+
+
+def plot_timeline(pred_labels: Sequence[int], class_names: list[str], path: str | Path, *,
+                  true_labels: Sequence[int] | None = None, scores: Sequence[float] | None = None,
+                  fps: float | None = None, title: str = "") -> Path:
+    """Frame-level timeline of a stream: predicted (and true) classes as coloured bands, scores as a line.
+
+    Args:
+        pred_labels: predicted class index per frame; -1 where no prediction exists yet (drawn blank).
+        class_names: names of the class indices, for the legend.
+        path: PNG to write (parent directories are created).
+        true_labels: ground-truth class index per frame, drawn as a band above the prediction.
+        scores: score of the predicted class per frame (NaN where none), drawn below the bands.
+        fps: frame rate; adds a time axis in seconds on top.
+        title: figure title.
+
+    Returns:
+        `path`.
+    """
+    plt = _pyplot()
+    pred = np.asarray(pred_labels, dtype=np.int64)
+    rows = [("prediction", pred)]
+    if true_labels is not None:
+        truth = np.asarray(true_labels, dtype=np.int64)
+        if len(truth) != len(pred):
+            raise ValueError(f"{len(truth)} true labels for {len(pred)} predicted frames")
+        rows.insert(0, ("truth", truth))
+    num_frames = max(len(pred), 1)
+    cmap = plt.get_cmap("tab20" if len(class_names) <= 20 else "turbo")
+    colors = [cmap(i if len(class_names) <= 20 else i / max(len(class_names) - 1, 1)) for i in range(len(class_names))]
+
+    fig = plt.figure(figsize=(12, 2.6 if scores is None else 4.2))
+    grid = fig.add_gridspec(2 if scores is not None else 1, 1, height_ratios=[1.3, 1] if scores is not None else [1],
+                            hspace=0.08)
+    ax = fig.add_subplot(grid[0])
+    shown: set[int] = set()
+    for y, (_, labels) in enumerate(reversed(rows)):
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for label, start, length in _runs(labels):
+            if label >= 0:
+                spans.setdefault(label, []).append((start, length))
+        for label, bars in spans.items():
+            ax.broken_barh(bars, (y + 0.1, 0.8), facecolors=colors[label % len(colors)], linewidth=0)
+            shown.add(label)
+    ax.set_yticks([y + 0.5 for y in range(len(rows))], [name for name, _ in reversed(rows)])
+    ax.set_ylim(0, len(rows))
+    ax.set_xlim(0, num_frames)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i % len(colors)]) for i in sorted(shown)]
+    ax.legend(handles, [class_names[i] for i in sorted(shown)], loc="upper left", bbox_to_anchor=(1.01, 1.0),
+              fontsize=7, frameon=False, ncol=1 + len(shown) // 12)
+    if fps:
+        top = ax.secondary_xaxis("top", functions=(lambda f: f / fps, lambda s: s * fps))
+        top.set_xlabel("seconds")
+    if title:
+        ax.set_title(title)
+    bottom = ax
+    if scores is not None:
+        bottom = fig.add_subplot(grid[1], sharex=ax)
+        bottom.plot(np.arange(len(scores)), np.asarray(scores, dtype=np.float64), color="black", linewidth=0.8)
+        bottom.set_ylim(0, 1.02)
+        bottom.set_ylabel("score")
+        bottom.grid(alpha=0.3)
+        ax.tick_params(labelbottom=False)
+    bottom.set_xlabel("frame")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path

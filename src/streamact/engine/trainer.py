@@ -21,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from streamact.data.datasets import build_records
-from streamact.data.loader import VideoDataset, build_loader
+from streamact.data.loader import VideoDataset, build_loader, set_epoch
 from streamact.data.sampling import ClipSampler
 from streamact.engine import distributed as dist
 from streamact.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -188,9 +188,7 @@ class Trainer:
     def train_one_epoch(self) -> dict:
         cfg = self.cfg
         self.net.train()
-        self.train_set.set_epoch(self.epoch)
-        if hasattr(self.train_loader.sampler, "set_epoch"):
-            self.train_loader.sampler.set_epoch(self.epoch)
+        set_epoch(self.train_loader, self.epoch)
         total_loss, total_correct, total_seen, num_bad, t0 = 0.0, 0, 0, 0, time.perf_counter()
         bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.progress)
         self.optimizer.zero_grad(set_to_none=True)
@@ -235,7 +233,8 @@ class Trainer:
     def validate(self) -> dict:
         if self.val_set is None:
             return {}
-        loader = build_loader(self.val_set, self.cfg.data.batch_size, shuffle=False,
+        # Every rank scores the whole split (not a shard), so the metrics are complete wherever they are read.
+        loader = build_loader(self.val_set, self.cfg.data.batch_size, shuffle=False, distributed=False,
                               num_workers=self.cfg.data.num_workers, seed=self.cfg.seed)
         meter, bad = evaluate(self.model, loader, len(self.class_names), class_names=self.class_names,
                               amp=self.cfg.amp, progress=self.progress)

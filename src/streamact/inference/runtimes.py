@@ -1,17 +1,26 @@
-"""One small interface over the engines that run a streaming step: PyTorch eager now, exported graphs later.
+"""One small interface over the engines that run a streaming step: PyTorch eager, ONNX Runtime and OpenVINO.
 
 A runtime holds a model and exposes `pretrained_cfg`, `init_state()` and `step(frame, state) -> (logits, state)`
-with numpy-or-tensor frames (1, C, H, W) float32 already preprocessed. State is opaque to the caller.
+with numpy-or-tensor frames (1, C, H, W) float32 already preprocessed. State is opaque to the caller: a
+`StreamState` of tensors for torch, a list of numpy arrays (sidecar order) for the exported runtimes, which
+read their preprocessing, labels and state layout from the export's JSON sidecar.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Runtime", "TorchRuntime", "as_runtime"]
+from streamact.models._pretrained import PretrainedCfg
+
+__all__ = ["Runtime", "TorchRuntime", "OnnxRuntime", "OpenVINORuntime", "RUNTIMES", "as_runtime", "load_runtime"]
+
+RUNTIMES = ("torch", "onnxruntime", "openvino")
+# precision name -> OpenVINO INFERENCE_PRECISION_HINT
+_OV_PRECISION = {"bf16": "bf16", "fp32": "f32"}
 
 
 @runtime_checkable
@@ -53,3 +62,142 @@ def as_runtime(model_or_runtime) -> Runtime:
     if isinstance(model_or_runtime, Runtime):
         return model_or_runtime
     raise TypeError(f"expected a streamable model or a Runtime, got {type(model_or_runtime).__name__}")
+
+
+class _ExportedRuntime:
+    """Shared part of the runtimes of an exported step graph: sidecar, pretrained config, zero state, port names."""
+
+    def __init__(self, path: str | Path) -> None:
+        from streamact.export.validate import load_sidecar
+
+        self.path = Path(path)
+        self.sidecar = load_sidecar(self.path)
+        if self.sidecar["mode"] != "streaming":
+            raise ValueError(f"{self.path} is a {self.sidecar['mode']} graph; export it with --streaming to run "
+                             "it frame by frame")
+        self.pretrained_cfg = PretrainedCfg.from_dict(self.sidecar["pretrained_cfg"])
+        states = self.sidecar["state"]
+        # Fixed once: the graph's input / output names in the order step() feeds and returns them.
+        self.input_names = ["frame"] + [s["input"] for s in states]
+        self.output_names = ["logits"] + [s["output"] for s in states]
+        self._state_specs = [(tuple(s["shape"]), np.dtype(s["dtype"])) for s in states]
+
+    def init_state(self) -> list[np.ndarray]:
+        """Zero state (fresh arrays), one array per state tensor of the sidecar."""
+        return [np.zeros(shape, dtype) for shape, dtype in self._state_specs]
+
+
+class OnnxRuntime(_ExportedRuntime):
+    """ONNX Runtime (CPU execution provider) running an exported streaming step graph.
+
+    Args:
+        path: ``.onnx`` file exported with ``streaming=True``; its sidecar must sit next to it.
+        num_threads: intra-op threads (default: ONNX Runtime's choice, one per physical core).
+
+    Raises:
+        FileNotFoundError: if the model or its sidecar is missing.
+        ExportMismatchError: if they disagree.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, *, num_threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        super().__init__(path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if num_threads:
+            options.intra_op_num_threads = num_threads
+        options.inter_op_num_threads = 1  # the step graph is one chain; parallel branches would fight for cores
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+
+    def step(self, frame: np.ndarray | torch.Tensor, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One frame (1, C, H, W) float32 and the state -> logits (1, K) and the new state."""
+        feed = dict(zip(self.input_names, (np.ascontiguousarray(frame, dtype=np.float32), *state)))
+        logits, *state = self.session.run(self.output_names, feed)
+        return logits, state
+
+
+class OpenVINORuntime(_ExportedRuntime):
+    """OpenVINO (CPU plugin) running an exported streaming step graph with one reused infer request.
+
+    Args:
+        path: ``.xml`` IR (or ``.onnx``, which OpenVINO reads directly) exported with ``streaming=True``; its
+            sidecar must sit next to it.
+        precision: ``"bf16"`` (OpenVINO's default on CPUs with AMX / AVX-512 bf16; logits agree with fp32 on
+            top-1, not to 1e-4) or ``"fp32"`` (parity with PyTorch to 1e-4). Inputs and outputs stay float32.
+        num_threads: inference threads (default: OpenVINO's choice).
+
+    Raises:
+        FileNotFoundError: if the model or its sidecar is missing.
+        ExportMismatchError: if they disagree.
+        ValueError: for an unknown precision.
+    """
+
+    name = "openvino"
+
+    def __init__(self, path: str | Path, *, precision: str = "bf16", num_threads: int | None = None) -> None:
+        import openvino as ov
+
+        if precision not in _OV_PRECISION:
+            raise ValueError(f"precision must be one of {', '.join(_OV_PRECISION)}, got {precision!r}")
+        super().__init__(path)
+        self.precision = precision
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": _OV_PRECISION[precision], "PERFORMANCE_HINT": "LATENCY"}
+        if num_threads:
+            config["INFERENCE_NUM_THREADS"] = num_threads
+        self.compiled = ov.Core().compile_model(str(self.path), "CPU", config)
+        ports = self.compiled.inputs
+        self._input_index = [next(i for i, p in enumerate(ports) if n in p.get_names()) for n in self.input_names]
+        self._outputs = [self.compiled.output(n) for n in self.output_names]
+        self.request = self.compiled.create_infer_request()
+
+    def step(self, frame: np.ndarray | torch.Tensor, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One frame (1, C, H, W) float32 and the state -> logits (1, K) and the new state."""
+        feed = dict(zip(self._input_index, (np.ascontiguousarray(frame, dtype=np.float32), *state)))
+        # Inputs are read in place (no copy); outputs are copied, because the request reuses its output buffers on
+        # the next call, while they are fed back in as that call's inputs.
+        result = self.request.infer(feed, share_inputs=True, share_outputs=False)
+        logits, *state = (result[p] for p in self._outputs)
+        return logits, state
+
+
+def load_runtime(path_or_model: str | Path | nn.Module, *, runtime: str | None = None, precision: str | None = None,
+                 num_threads: int | None = None) -> Runtime:
+    """A runtime for a torch model or an exported streaming graph.
+
+    Args:
+        path_or_model: a streamable torch model (runtime ``"torch"``), or an exported ``.onnx`` / ``.xml`` file with
+            its sidecar.
+        runtime: ``"torch"``, ``"onnxruntime"`` or ``"openvino"``; default: torch for a model, onnxruntime for
+            ``.onnx``, openvino for ``.xml``. OpenVINO also runs ``.onnx`` files.
+        precision: ``"fp32"`` or ``"bf16"``; default: bf16 for OpenVINO, fp32 otherwise (ONNX Runtime: fp32 only;
+            torch: bf16 means CPU autocast).
+        num_threads: threads of the exported runtimes (default: the runtime's choice).
+
+    Returns:
+        The runtime.
+
+    Raises:
+        ValueError: for an unknown runtime or precision, or a runtime that cannot run the given input.
+    """
+    if runtime is not None and runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if precision not in (None, "fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    if isinstance(path_or_model, nn.Module):
+        if runtime not in (None, "torch"):
+            raise ValueError(f"{runtime} runs exported graphs: export the model first (streamact.export) and pass "
+                             "the file")
+        return TorchRuntime(path_or_model, bf16=precision == "bf16")
+    path = Path(path_or_model)
+    runtime = runtime or {".onnx": "onnxruntime", ".xml": "openvino"}.get(path.suffix)
+    if runtime == "onnxruntime" and path.suffix == ".onnx":
+        if precision == "bf16":
+            raise ValueError("the onnxruntime runtime runs fp32 only; use openvino for bf16")
+        return OnnxRuntime(path, num_threads=num_threads)
+    if runtime == "openvino" and path.suffix in (".xml", ".onnx"):
+        return OpenVINORuntime(path, precision=precision or "bf16", num_threads=num_threads)
+    raise ValueError(f"cannot run {path} with runtime {runtime!r}: onnxruntime runs .onnx files, openvino runs .xml "
+                     "or .onnx files, torch needs the model itself")

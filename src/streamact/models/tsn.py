@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from streamact.data.datasets.synthetic import GESTURE_CLASSES
 from streamact.layers.consensus import AverageConsensus
 from streamact.layers.heads import ClassifierHead
 from streamact.layers.mixtconv import MixTConv, insert_mixtconv
@@ -281,7 +282,8 @@ def _create_tsn(
         insert_temporal_shift(backbone, num_segments, fold_div=fold_div, bidirectional=not causal)
     elif spec.temporal == "mixtconv":
         insert_mixtconv(backbone, num_segments, fold_div=fold_div, causal=causal)
-    cfg = spec.cfg.replace(input_size=(3, img_size, img_size), clip_len=num_segments, num_segments=num_segments)
+    cfg = spec.cfg.replace(input_size=(3, img_size, img_size), clip_len=num_segments,
+                           num_segments=num_segments if spec.cfg.num_segments is not None else None)
     if not own_weights:
         cfg = cfg.replace(num_classes=num_classes, label_names=label_names)
     model = TSN(
@@ -322,6 +324,12 @@ default_cfgs: dict[str, _Variant] = {
     **{f"mixtconv_{b}": _variant(b, "mixtconv") for b in _BACKBONE_NAMES},
     "tsn_se_mnasnet_100": _variant("mnasnet_100", None, se=True),
     "tsm_se_mnasnet_100": _variant("mnasnet_100", "shift", se=True),
+    # The bundled default: causal TSM fine-tuned on synthetic gestures (docs/MODEL_CARD_gestures.md).
+    "tsm_efficientnet_lite0_gestures": _Variant("efficientnet_lite0", "shift", False, PretrainedCfg(
+        input_size=(3, 112, 112), clip_len=8, num_segments=None, frame_interval=2,
+        mean=backbone_cfg("efficientnet_lite0").mean, std=backbone_cfg("efficientnet_lite0").std,
+        num_classes=len(GESTURE_CLASSES), label_names=tuple(GESTURE_CLASSES),
+        weights="tsm_efficientnet_lite0_gestures.safetensors")),
 }
 
 
@@ -425,3 +433,12 @@ def mixtconv_resnet18(*, pretrained: bool = False, **kwargs: Any) -> TSN:
 def mixtconv_resnet50(*, pretrained: bool = False, **kwargs: Any) -> TSN:
     """MSTNet: MixTConv (kernels 1, 3, 5, 7) before conv1 of every ResNet-50 Bottleneck (seed 003)."""
     return _create_tsn("mixtconv_resnet50", pretrained=pretrained, **kwargs)
+
+
+@register_model
+def tsm_efficientnet_lite0_gestures(*, pretrained: bool = False, causal: bool = True, img_size: int = 112,
+                                    **kwargs: Any) -> TSN:
+    """The bundled streaming model: causal TSM on EfficientNet-Lite0 (ImageNet init) trained on the 15 synthetic
+    gesture classes, 8 frames at frame_interval 2, 112 px. ``pretrained=True`` loads the shipped weights."""
+    return _create_tsn("tsm_efficientnet_lite0_gestures", pretrained=pretrained, causal=causal, img_size=img_size,
+                       **kwargs)

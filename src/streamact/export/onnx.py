@@ -1,0 +1,142 @@
+"""ONNX export of a recognizer: the streaming step graph (state as explicit graph inputs/outputs) or the clip graph.
+
+Streaming graph (S state tensors, in `StreamState` order)::
+
+    frame (1, C, H, W) ─┐
+    state_in.0 … ───────┴─► forward_step ─► logits (1, K), state_out.0 … state_out.{S-1}
+
+Clip graph::
+
+    clip (1, C, T, H, W) ─► forward ─► logits (1, K)
+
+Both are written with the TorchScript-based exporter (``dynamo=False``), which needs no extra dependency, at batch
+size 1 and static shapes (what a live stream runs; static shapes also let OpenVINO and ONNX Runtime plan memory
+once). A JSON sidecar (see `streamact.export.validate`) is written next to the graph.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from streamact import __version__
+from streamact.export.validate import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
+from streamact.models._state import StreamState
+
+__all__ = ["export_onnx", "build_sidecar"]
+
+
+class _StepGraph(nn.Module):
+    """``forward(frame, *states)`` form of ``model.forward_step``: the exporter only sees flat tensor inputs, so
+    the StreamState is rebuilt from the positional state tensors under the model's own state names."""
+
+    def __init__(self, model: nn.Module, state_names: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.state_names = state_names
+
+    def forward(self, frame: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        logits, state = self.model.forward_step(frame, StreamState(zip(self.state_names, states)))
+        return (logits, *state.values())
+
+
+def _port(name: str, tensor: torch.Tensor) -> dict[str, Any]:
+    return {"name": name, "shape": list(tensor.shape), "dtype": str(tensor.dtype).removeprefix("torch.")}
+
+
+def build_sidecar(model: nn.Module, *, streaming: bool, opset: int, model_name: str | None = None,
+                  ) -> tuple[dict[str, Any], tuple[torch.Tensor, ...]]:
+    """The sidecar of an export of ``model`` and the example inputs the graph is traced with.
+
+    Args:
+        model: recognizer in eval mode with ``pretrained_cfg`` (and ``init_state`` / ``forward_step`` if
+            ``streaming``).
+        streaming: describe the step graph (else the clip graph).
+        opset: ONNX opset recorded in the sidecar.
+        model_name: registered model name, if known.
+
+    Returns:
+        The sidecar dict and the example inputs (frame and zero state, or a zero clip).
+    """
+    cfg = model.pretrained_cfg
+    c, h, w = cfg.input_size
+    with torch.no_grad():
+        if streaming:
+            state = model.init_state(1)
+            frame = torch.zeros(1, c, h, w)
+            logits, new_state = model.forward_step(frame, state)
+            inputs = (frame, *state.values())
+            states = [{**_port(name, tensor), "input": f"state_in.{i}", "output": f"state_out.{i}"}
+                      for i, (name, tensor) in enumerate(state.items())]
+            input_ports = [_port("frame", frame)] + [_port(s["input"], t) for s, t in zip(states, state.values())]
+            output_ports = [_port("logits", logits)] + [_port(s["output"], t) for s, t in zip(states, new_state.values())]
+        else:
+            # Models with temporal layers only accept num_segments frames per clip (TSN.forward_features).
+            clip = torch.zeros(1, c, getattr(model, "num_segments", cfg.clip_len), h, w)
+            logits = model(clip)
+            inputs, states = (clip,), []
+            input_ports, output_ports = [_port("clip", clip)], [_port("logits", logits)]
+    sidecar = {
+        "format": SIDECAR_FORMAT,
+        "format_version": SIDECAR_VERSION,
+        "streamact_version": __version__,
+        "opset": opset,
+        "model_name": model_name,
+        "mode": "streaming" if streaming else "clip",
+        "pretrained_cfg": cfg.to_dict(),
+        "inputs": input_ports,
+        "outputs": output_ports,
+        "state": states,
+    }
+    return sidecar, inputs
+
+
+def export_onnx(model: nn.Module, path: str | Path, *, streaming: bool, opset: int = 17,
+                model_name: str | None = None) -> Path:
+    """Export ``model`` to ONNX and write its sidecar ``<path stem>.json`` next to it.
+
+    Args:
+        model: recognizer; for ``streaming`` a causal one (see `TSN.make_causal`). Traced in eval mode; its
+            training mode is restored afterwards.
+        path: ``.onnx`` file to write (parent directories are created).
+        streaming: export the per-frame step graph with the state as inputs ``state_in.<i>`` and outputs
+            ``state_out.<i>``; otherwise the clip graph ``clip -> logits``.
+        opset: ONNX opset version.
+        model_name: registered model name recorded in the sidecar, if known.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        TypeError: if ``streaming`` and the model has no streaming form.
+    """
+    if streaming and not hasattr(model, "forward_step"):
+        raise TypeError(f"{type(model).__name__} has no streaming form (init_state/forward_step)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    model.eval()
+    try:
+        sidecar, inputs = build_sidecar(model, streaming=streaming, opset=opset, model_name=model_name)
+        graph = _StepGraph(model, [s["name"] for s in sidecar["state"]]) if streaming else model
+        with torch.no_grad(), warnings.catch_warnings():
+            # The legacy exporter is chosen on purpose (no onnxscript dependency); its deprecation notice and
+            # tracer warnings about Python-level shape arithmetic (static at batch 1) are not actionable here.
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            torch.onnx.export(
+                graph, inputs, str(path),
+                input_names=[p["name"] for p in sidecar["inputs"]],
+                output_names=[p["name"] for p in sidecar["outputs"]],
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+    finally:
+        model.train(was_training)
+    sidecar_path(path).write_text(json.dumps(sidecar, indent=2) + "\n")
+    return path
