@@ -72,8 +72,9 @@ def build_sidecar(model: nn.Module, *, streaming: bool, opset: int, model_name: 
             inputs = (frame, *state.values())
             states = [{**_port(name, tensor), "input": f"state_in.{i}", "output": f"state_out.{i}"}
                       for i, (name, tensor) in enumerate(state.items())]
-            input_ports = [_port("frame", frame)] + [_port(s["input"], t) for s, t in zip(states, state.values())]
-            output_ports = [_port("logits", logits)] + [_port(s["output"], t) for s, t in zip(states, new_state.values())]
+            input_ports = [_port("frame", frame), *(_port(s["input"], t) for s, t in zip(states, state.values()))]
+            output_ports = [_port("logits", logits),
+                            *(_port(s["output"], t) for s, t in zip(states, new_state.values()))]
         else:
             # Models with temporal layers only accept num_segments frames per clip (TSN.forward_features).
             clip = torch.zeros(1, c, getattr(model, "num_segments", cfg.clip_len), h, w)
@@ -124,10 +125,12 @@ def export_onnx(model: nn.Module, path: str | Path, *, streaming: bool, opset: i
         sidecar, inputs = build_sidecar(model, streaming=streaming, opset=opset, model_name=model_name)
         graph = _StepGraph(model, [s["name"] for s in sidecar["state"]]) if streaming else model
         with torch.no_grad(), warnings.catch_warnings():
-            # The legacy exporter is chosen on purpose (no onnxscript dependency); its deprecation notice and
-            # tracer warnings about Python-level shape arithmetic (static at batch 1) are not actionable here.
+            # The legacy exporter is chosen on purpose (no onnxscript dependency). Its deprecation notice, tracer
+            # warnings about Python-level shape arithmetic (static at batch 1) and notes that strided slices are
+            # not constant-folded (they act on activations, not weights) are not actionable here.
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1")
             torch.onnx.export(
                 graph, inputs, str(path),
                 input_names=[p["name"] for p in sidecar["inputs"]],

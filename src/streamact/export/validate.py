@@ -20,7 +20,7 @@ model share the same sidecar content.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -57,6 +57,10 @@ class GraphPort(NamedTuple):
 class ExportMismatchError(ValueError):
     """An exported model and its sidecar disagree (or the sidecar is malformed); running it would give wrong
     results or fail deep inside a runtime, so it is refused up front."""
+
+
+# Builds the error for one mismatch, prefixed with the model and sidecar paths.
+_Fail = Callable[[str], ExportMismatchError]
 
 
 def sidecar_path(model_path: str | Path) -> Path:
@@ -142,7 +146,7 @@ def load_sidecar(model_path: str | Path) -> dict[str, Any]:
     return sidecar
 
 
-def _check_sidecar(sidecar: Any, fail) -> None:
+def _check_sidecar(sidecar: Any, fail: _Fail) -> None:
     """Internal consistency of a sidecar: fields present, config parses, frame and logits agree with the config."""
     if not isinstance(sidecar, dict) or sidecar.get("format") != SIDECAR_FORMAT:
         raise fail(f"not a {SIDECAR_FORMAT} sidecar")
@@ -182,6 +186,11 @@ def _check_sidecar(sidecar: Any, fail) -> None:
                    f"got {first_out['name']!r} {first_out['shape']}")
     if sidecar["mode"] == "clip" and sidecar["state"]:
         raise fail("a clip graph has no state")
+    # Runtimes feed and read the state through the "state" entries, so they must cover the other inputs/outputs.
+    for kind, key in (("inputs", "input"), ("outputs", "output")):
+        listed, carried = [e["name"] for e in sidecar[kind][1:]], [e[key] for e in sidecar["state"]]
+        if listed != carried:
+            raise fail(f"{kind} after the first {listed} differ from the state {key}s {carried}")
 
 
 def _is_port(entry: Any, *, state: bool) -> bool:
@@ -190,7 +199,7 @@ def _is_port(entry: Any, *, state: bool) -> bool:
             and all(isinstance(d, int) for d in entry["shape"]))
 
 
-def _check_signature(sidecar: dict[str, Any], signature: dict[str, list[GraphPort]], fail) -> None:
+def _check_signature(sidecar: dict[str, Any], signature: dict[str, list[GraphPort]], fail: _Fail) -> None:
     """Every port the sidecar describes matches the graph, and the graph has no port the sidecar does not describe."""
     for kind in ("inputs", "outputs"):
         described = {e["name"] for e in sidecar[kind]}
@@ -205,12 +214,13 @@ def _check_signature(sidecar: dict[str, Any], signature: dict[str, list[GraphPor
         _check_port(entry["output"], entry, signature["outputs"], f"{what} (output '{entry['output']}')", fail)
 
 
-def _check_port(name: str, entry: dict[str, Any], ports: list[GraphPort], what: str, fail) -> None:
+def _check_port(name: str, entry: dict[str, Any], ports: list[GraphPort], what: str, fail: _Fail) -> None:
     port = next((p for p in ports if name in p.names), None)
     if port is None:
         raise fail(f"{what} is not in the graph")
-    if len(port.shape) != len(entry["shape"]) or any(g is not None and g != s for g, s in zip(port.shape, entry["shape"])):
-        raise fail(f"{what} has shape {list(entry['shape'])} in the sidecar but "
+    shape = entry["shape"]
+    if len(port.shape) != len(shape) or any(g is not None and g != s for g, s in zip(port.shape, shape)):
+        raise fail(f"{what} has shape {shape} in the sidecar but "
                    f"{[d if d is not None else '?' for d in port.shape]} in the model")
     if port.dtype != entry["dtype"]:
         raise fail(f"{what} has dtype {entry['dtype']} in the sidecar but {port.dtype} in the model")
@@ -260,7 +270,8 @@ def check_parity(model: nn.Module, runtime: Any, num_frames: int = 64, seed: int
     return {"max_abs_diff": max_diff, "top1_agreement": agree / max(count, 1), "num_frames": count}
 
 
-def check_clip_parity(model: nn.Module, model_path: str | Path, *, num_clips: int = 4, seed: int = 0) -> dict[str, float]:
+def check_clip_parity(model: nn.Module, model_path: str | Path, *, num_clips: int = 4,
+                      seed: int = 0) -> dict[str, float]:
     """Compare an exported clip graph with ``model(clip)`` on random clips (one at a time: the graph has batch 1).
 
     The graph runs on ONNX Runtime (``.onnx``) or OpenVINO at fp32 (``.xml``).

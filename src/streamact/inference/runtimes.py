@@ -7,6 +7,7 @@ read their preprocessing, labels and state layout from the export's JSON sidecar
 """
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -168,8 +169,9 @@ def load_runtime(path_or_model: str | Path | nn.Module, *, runtime: str | None =
     """A runtime for a torch model or an exported streaming graph.
 
     Args:
-        path_or_model: a streamable torch model (runtime ``"torch"``), or an exported ``.onnx`` / ``.xml`` file with
-            its sidecar.
+        path_or_model: a streamable torch model, or an exported ``.onnx`` / ``.xml`` file with its sidecar. A model
+            asked to run on onnxruntime or openvino is exported (ONNX step graph, causal models only) to a temporary
+            directory first; both engines hold the graph in memory once loaded, so the files are removed again.
         runtime: ``"torch"``, ``"onnxruntime"`` or ``"openvino"``; default: torch for a model, onnxruntime for
             ``.onnx``, openvino for ``.xml``. OpenVINO also runs ``.onnx`` files.
         precision: ``"fp32"`` or ``"bf16"``; default: bf16 for OpenVINO, fp32 otherwise (ONNX Runtime: fp32 only;
@@ -187,10 +189,15 @@ def load_runtime(path_or_model: str | Path | nn.Module, *, runtime: str | None =
     if precision not in (None, "fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
     if isinstance(path_or_model, nn.Module):
-        if runtime not in (None, "torch"):
-            raise ValueError(f"{runtime} runs exported graphs: export the model first (streamact.export) and pass "
-                             "the file")
-        return TorchRuntime(path_or_model, bf16=precision == "bf16")
+        if runtime in (None, "torch"):
+            return TorchRuntime(path_or_model, bf16=precision == "bf16")
+        if runtime == "onnxruntime" and precision == "bf16":
+            raise ValueError("the onnxruntime runtime runs fp32 only; use openvino for bf16")
+        from streamact.export.onnx import export_onnx
+
+        with tempfile.TemporaryDirectory(prefix="streamact-runtime-") as tmp:
+            path = export_onnx(path_or_model, Path(tmp) / "step.onnx", streaming=True)
+            return load_runtime(path, runtime=runtime, precision=precision, num_threads=num_threads)
     path = Path(path_or_model)
     runtime = runtime or {".onnx": "onnxruntime", ".xml": "openvino"}.get(path.suffix)
     if runtime == "onnxruntime" and path.suffix == ".onnx":
@@ -200,4 +207,4 @@ def load_runtime(path_or_model: str | Path | nn.Module, *, runtime: str | None =
     if runtime == "openvino" and path.suffix in (".xml", ".onnx"):
         return OpenVINORuntime(path, precision=precision or "bf16", num_threads=num_threads)
     raise ValueError(f"cannot run {path} with runtime {runtime!r}: onnxruntime runs .onnx files, openvino runs .xml "
-                     "or .onnx files, torch needs the model itself")
+                     "or .onnx files, torch runs the model itself")
