@@ -80,13 +80,22 @@ def plot_timeline(pred_labels: Sequence[int], class_names: list[str], path: str 
         if len(truth) != len(pred):
             raise ValueError(f"{len(truth)} true labels for {len(pred)} predicted frames")
         rows.insert(0, ("truth", truth))
+    for _, labels in rows:
+        if len(labels) and labels.max() >= len(class_names):
+            raise ValueError(f"class index {labels.max()} out of range for {len(class_names)} class names")
     num_frames = max(len(pred), 1)
-    cmap = plt.get_cmap("tab20" if len(class_names) <= 20 else "turbo")
-    colors = [cmap(i if len(class_names) <= 20 else i / max(len(class_names) - 1, 1)) for i in range(len(class_names))]
+    num_classes = max(len(class_names), 1)
+    # Distinct qualitative colours while they last (tab20's ten dark hues, then their light twins, so neighbouring
+    # classes never share a hue); a continuous map spreads more classes over its range.
+    if num_classes <= 20:
+        order = list(range(0, 20, 2)) + list(range(1, 20, 2))
+        colors = [plt.get_cmap("tab20")(order[i]) for i in range(num_classes)]
+    else:
+        colors = [plt.get_cmap("turbo")(i / (num_classes - 1)) for i in range(num_classes)]
 
-    fig = plt.figure(figsize=(12, 2.6 if scores is None else 4.2))
-    grid = fig.add_gridspec(2 if scores is not None else 1, 1, height_ratios=[1.3, 1] if scores is not None else [1],
-                            hspace=0.08)
+    ratios = [1] if scores is None else [1.3, 1]  # bands, then the score line
+    fig = plt.figure(figsize=(12, 1.4 + 1.2 * sum(ratios)))
+    grid = fig.add_gridspec(len(ratios), 1, height_ratios=ratios, hspace=0.08)
     ax = fig.add_subplot(grid[0])
     shown: set[int] = set()
     for y, (_, labels) in enumerate(reversed(rows)):
@@ -95,12 +104,12 @@ def plot_timeline(pred_labels: Sequence[int], class_names: list[str], path: str 
             if label >= 0:
                 spans.setdefault(label, []).append((start, length))
         for label, bars in spans.items():
-            ax.broken_barh(bars, (y + 0.1, 0.8), facecolors=colors[label % len(colors)], linewidth=0)
+            ax.broken_barh(bars, (y + 0.1, 0.8), facecolors=colors[label], linewidth=0)
             shown.add(label)
     ax.set_yticks([y + 0.5 for y in range(len(rows))], [name for name, _ in reversed(rows)])
     ax.set_ylim(0, len(rows))
     ax.set_xlim(0, num_frames)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i % len(colors)]) for i in sorted(shown)]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i]) for i in sorted(shown)]
     ax.legend(handles, [class_names[i] for i in sorted(shown)], loc="upper left", bbox_to_anchor=(1.01, 1.0),
               fontsize=7, frameon=False, ncol=1 + len(shown) // 12)
     if fps:
@@ -111,7 +120,8 @@ def plot_timeline(pred_labels: Sequence[int], class_names: list[str], path: str 
     bottom = ax
     if scores is not None:
         bottom = fig.add_subplot(grid[1], sharex=ax)
-        bottom.plot(np.arange(len(scores)), np.asarray(scores, dtype=np.float64), color="black", linewidth=0.8)
+        # Frame i's band spans [i, i + 1): its score sits in the middle.
+        bottom.plot(np.arange(len(scores)) + 0.5, np.asarray(scores, dtype=np.float64), color="black", linewidth=0.8)
         bottom.set_ylim(0, 1.02)
         bottom.set_ylabel("score")
         bottom.grid(alpha=0.3)

@@ -13,6 +13,7 @@ COMMANDS = {
     "train": "train",
     "eval": "evaluate",
     "models": "models",
+    "recognize": "recognize",
     "export": "export",
     "demo": "demo",
 }

@@ -56,37 +56,33 @@ def load_streaming_runtime(model_path: str | Path, *, runtime: str | None = None
 
     Args:
         model_path: a .pt checkpoint, an exported .onnx graph or an OpenVINO .xml.
-        runtime: torch, onnxruntime or openvino; default: the one the file format implies.
-        precision: fp32 or bf16; default: the runtime's own default.
+        runtime: torch, onnxruntime or openvino; default: the one the file format implies. A checkpoint asked to
+            run on onnxruntime or openvino is exported on the fly.
+        precision: fp32 or bf16; default: the runtime's own (bf16 for OpenVINO, fp32 otherwise).
 
     Returns:
         A `Runtime` (``pretrained_cfg``, ``init_state``, ``step``).
 
     Raises:
         FileNotFoundError: no file at `model_path`.
-        ValueError: an unknown file format, or an exported graph asked to run on torch.
+        ValueError: an unknown file format, or a runtime that cannot run it (an exported graph on torch).
     """
+    from streamact.inference.runtimes import load_runtime
+
     path = Path(model_path)
     if not path.is_file():
         raise FileNotFoundError(f"model not found: {path}")
     implied = _FORMATS.get(path.suffix.lower())
     if implied is None:
         raise ValueError(f"{path}: unknown model format (expected a .pt checkpoint, .onnx or OpenVINO .xml)")
-    runtime = runtime or implied
     if implied != "torch" and runtime == "torch":
         raise ValueError(f"{path}: an exported model runs on onnxruntime or openvino; give the .pt checkpoint "
                          "to run on torch")
-    from streamact.inference.runtimes import TorchRuntime, load_runtime
-
-    model_or_path = path
     if implied == "torch":
         from streamact.inference.predictor import load_model_for_streaming
 
-        model_or_path = load_model_for_streaming(path)
-        if runtime == "torch":
-            return TorchRuntime(model_or_path, bf16=precision == "bf16")
-    options = {} if precision is None else {"precision": precision}
-    return load_runtime(model_or_path, runtime=runtime, **options)
+        return load_runtime(load_model_for_streaming(path), runtime=runtime, precision=precision)
+    return load_runtime(path, runtime=runtime or implied, precision=precision)
 
 
 def annotate_frame(frame: np.ndarray, prediction=None, *, truth: str | None = None,
@@ -159,7 +155,7 @@ def run_recognition(source, engine, *, jsonl=None, video_path: str | Path | None
         names += [n for n in source.class_names if n not in names]
         truth_index = [names.index(n) for n in source.class_names]
     keep_frames = timeline_path is not None or truth_index is not None
-    # Per-frame records in compact arrays: an hour of camera at 30 frames/s costs under 1 MB.
+    # Per-frame records in compact arrays (12 bytes a frame): an hour of camera at 30 frames/s is about 1 MB.
     pred_per_frame, score_per_frame, truth_per_frame, latencies = array("h"), array("f"), array("h"), array("f")
     total = source.num_frames if max_frames is None or source.num_frames is None else min(source.num_frames,
                                                                                           max_frames)
@@ -167,6 +163,7 @@ def run_recognition(source, engine, *, jsonl=None, video_path: str | Path | None
     writer = VideoWriter(video_path, source.fps) if video_path is not None else None
     frames = predictions = 0
     last = None
+    video_size: tuple[int, int] | None = None
     interrupted = False
     start = time.perf_counter()
     try:
@@ -190,8 +187,10 @@ def run_recognition(source, engine, *, jsonl=None, video_path: str | Path | None
                 score_per_frame.append(math.nan if last is None else last.score)
                 truth_per_frame.append(-1 if truth is None else truth)
             if writer is not None:
+                # The first frame fixes the video's size; later frames of another size are resized to it.
+                video_size = video_size or frame.shape[:2]
                 writer.write(annotate_frame(frame, last, truth=None if truth is None else names[truth],
-                                            size=writer._size and (writer._size[0], writer._size[1])))
+                                            size=video_size))
             frames += 1
             bar.update(1 + source.num_dropped - dropped)
             dropped = source.num_dropped
@@ -216,9 +215,9 @@ def run_recognition(source, engine, *, jsonl=None, video_path: str | Path | None
     if truth_index is not None:
         # A prediction needs a full clip of context: frames before that are the model's warm-up, not its errors.
         warmup = engine.runtime.pretrained_cfg.clip_len * engine.frame_interval
-        pred, truth = np.asarray(pred_per_frame)[warmup:], np.asarray(truth_per_frame)[warmup:]
+        scored = np.asarray(pred_per_frame)[warmup:] == np.asarray(truth_per_frame)[warmup:]
         summary["warmup_frames"] = warmup
-        summary["frame_accuracy"] = round(float(np.mean(pred == truth)), 4) if len(pred) else None
+        summary["frame_accuracy"] = round(float(scored.mean()), 4) if len(scored) else None
     if timeline_path is not None:
         accuracy = summary.get("frame_accuracy")
         plot_timeline(pred_per_frame, names, timeline_path,
@@ -257,27 +256,33 @@ def main(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             print(f"error: --{option.replace('_', '-')} must be at least 1, got {value}", file=sys.stderr)
             return 2
+    # The source opens first so that a mistyped path or camera index fails before the model loads.
+    try:
+        source = open_source(args.source, realtime=args.realtime, fps=args.fps)
+    except (VideoError, ValueError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         runtime = load_streaming_runtime(args.model, runtime=args.runtime, precision=args.precision)
         engine = StreamingEngine(runtime, stride=args.stride, smoothing=args.smoothing, topk=args.topk)
-        source = open_source(args.source, realtime=args.realtime, fps=args.fps)
-    except (VideoError, FileNotFoundError, ValueError, ImportError) as e:
+    except (FileNotFoundError, ValueError, ImportError) as e:
+        source.close()
         print(f"error: {e}", file=sys.stderr)
         return 2
-    jsonl = None
-    try:
+    with source:
+        jsonl = None
         if args.out_jsonl == "-":
             jsonl = sys.stdout
         elif args.out_jsonl:
             Path(args.out_jsonl).parent.mkdir(parents=True, exist_ok=True)
             jsonl = open(args.out_jsonl, "w", encoding="utf-8")
-        with source:
+        try:
             summary = run_recognition(source, engine, jsonl=jsonl, video_path=args.out_video,
                                       timeline_path=args.timeline, max_frames=args.max_frames,
                                       progress=not args.no_progress)
-    finally:
-        if jsonl is not None and jsonl is not sys.stdout:
-            jsonl.close()
+        finally:
+            if jsonl is not None and jsonl is not sys.stdout:
+                jsonl.close()
     print(_summary_line(summary), file=sys.stderr)
     written = [p for p in (args.out_jsonl, args.out_video, args.timeline) if p and p != "-"]
     if written:

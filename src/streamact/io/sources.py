@@ -2,15 +2,12 @@
 
     spec ──► open_source ──► FrameSource ──► (frame RGB uint8 (H, W, 3), timestamp in s), one at a time
 
-===========================================  ==============================================================
-spec                                         source
-===========================================  ==============================================================
-``clip.mp4`` (any file FFmpeg demuxes)        decoded sequentially with PyAV
-``frames/`` (a folder of jpg / png)           images read in natural order (PIL)
-``0``, ``1``, ... (a camera index)            OpenCV capture (camera extra: ``pip install streamact[camera]``)
-``rtsp://...``, ``http(s)://...``             OpenCV capture
-``synthetic:gestures?seed=1&num=12&size=160`` `iter_stream_frames`, with the ground-truth label per frame
-===========================================  ==============================================================
+Specs and what reads them:
+
+* ``clip.mp4`` (any file FFmpeg demuxes): decoded sequentially with PyAV;
+* ``frames/`` (a folder of jpg / png): images read in natural order with PIL;
+* ``0``, ``1``, ... (a camera index), ``rtsp://...``, ``http(s)://...``: OpenCV capture (the ``camera`` extra);
+* ``synthetic:gestures?seed=1&num=12&size=160``: `iter_stream_frames`, with the ground-truth label of every frame.
 
 Bad input never crashes the consumer: a frame that fails to decode is skipped and counted (`num_corrupt`); a source
 that fails mid-stream (truncated file, demuxer error, camera unplugged, network stream gone) ends the iteration
@@ -53,7 +50,7 @@ class FrameSource(abc.ABC):
     Use as a context manager, or call `close()`, to release the file, camera or connection.
 
     Attributes:
-        name: the spec the source was opened from, for messages.
+        name: what the source reads (path, camera, URL, synthetic parameters), for messages.
         fps: nominal frame rate (the container's, the camera's, or the one given).
         num_frames: frames the source holds, when known beforehand (files, folders), else None.
         realtime: whether frames are paced by their timestamps and dropped when the consumer is behind.
@@ -223,7 +220,7 @@ class _FolderSource(FrameSource):
                     # Palette, CMYK and YCbCr images have no direct array form that to_rgb understands.
                     if image.mode not in ("RGB", "RGBA", "L", "LA", "I", "I;16", "F", "1"):
                         image = image.convert("RGB")
-                    frame = to_rgb(np.asarray(image))
+                    frame = to_rgb(np.array(image))  # a writable copy: consumers may draw on frames
             except (OSError, ValueError, SyntaxError):
                 # PIL raises OSError for truncated data, UnidentifiedImageError (an OSError) for non-images.
                 self.num_corrupt += 1
@@ -257,7 +254,7 @@ class _CaptureSource(FrameSource):
         if not self._capture.isOpened():
             self._capture.release()
             if isinstance(target, int):
-                raise VideoNotFoundError(f"camera {target}: cannot open camera index {target} (no such device, "
+                raise VideoNotFoundError(f"camera {target}: no camera at index {target} (no such device, "
                                          "or it is busy or not permitted)")
             raise VideoNotFoundError(f"{target}: cannot open the stream (unreachable, refused or not a video)")
         count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
