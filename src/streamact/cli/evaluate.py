@@ -29,20 +29,16 @@ def main(args: argparse.Namespace) -> int:
 
     from streamact.data.datasets import build_records
     from streamact.data.loader import build_loader
-    from streamact.engine.checkpoint import load_checkpoint
-    from streamact.engine.config import config_from_dict
-    from streamact.engine.trainer import build_dataset, build_model_from_config, evaluate
+    from streamact.engine.trainer import build_dataset, evaluate
+    from streamact.inference.predictor import load_trained_model
     from streamact.viz import plot_confusion_matrix
 
-    ckpt = load_checkpoint(args.checkpoint)
-    cfg = config_from_dict(ckpt["config"], source=args.checkpoint)
+    model, cfg = load_trained_model(args.checkpoint)
+    class_names = list(model.pretrained_cfg.label_names)
     if args.data:
         cfg.data.root = args.data
     if args.format:
         cfg.data.format = args.format
-    class_names = list(ckpt["class_names"])
-    model = build_model_from_config(cfg, class_names, pretrained=False)
-    model.load_state_dict(ckpt["model"])
     records, data_classes = build_records(cfg.data.format, root=cfg.data.root, split=args.split)
     if not records:
         print(f"error: split '{args.split}' of {cfg.data.root} has no videos", file=sys.stderr)

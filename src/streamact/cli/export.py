@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 _SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
@@ -37,9 +38,7 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
 
 
 def main(args: argparse.Namespace) -> int:
-    from streamact.engine.checkpoint import load_checkpoint
-    from streamact.engine.config import config_from_dict
-    from streamact.engine.trainer import build_model_from_config
+    from streamact.inference.predictor import load_trained_model, to_streaming
     from streamact.export.onnx import export_onnx
     from streamact.export.openvino import export_openvino
     from streamact.export.validate import check_clip_parity, check_parity, sidecar_path
@@ -52,33 +51,21 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: --format {args.format} writes a {suffix} file, got --out {out}", file=sys.stderr)
         return 2
     try:
-        ckpt = load_checkpoint(checkpoint)
-        if "config" not in ckpt or "class_names" not in ckpt:
-            raise ValueError(f"{checkpoint}: no 'config' / 'class_names' entry; export needs a checkpoint written "
-                             "by `streamact train`")
-        cfg = config_from_dict(ckpt["config"], source=str(checkpoint))
-        model = build_model_from_config(cfg, list(ckpt["class_names"]), pretrained=False)
-        model.load_state_dict(ckpt["model"])
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as exc:  # RuntimeError: weights do not fit
+        model, cfg = load_trained_model(checkpoint)
+        if args.streaming:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")  # the bi-directional warning must reach the user every time
+                to_streaming(model, source=str(checkpoint))
+            for warning in caught:
+                print(f"warning: {warning.message}", file=sys.stderr)
+    except (FileNotFoundError, ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    model.eval()
-    if args.streaming:
-        if not hasattr(model, "forward_step"):
-            print(f"error: {cfg.model.name} has no streaming form; export it without --streaming", file=sys.stderr)
-            return 2
-        future = _bidirectional_layers(model)
-        if future:
-            print(f"warning: {checkpoint} was trained bi-directionally ({len(future)} temporal layers see future "
-                  "frames); the streaming export runs it causally, which costs accuracy until the model is "
-                  "fine-tuned causally (recipe: model.kwargs.causal: true)", file=sys.stderr)
-        if hasattr(model, "make_causal"):
-            model.make_causal()
 
     export = export_onnx if args.format == "onnx" else export_openvino
     export(model, out, streaming=args.streaming, opset=args.opset, model_name=cfg.model.name)
     print(f"wrote {out} and {sidecar_path(out)} ({'streaming step' if args.streaming else 'clip'} graph, "
-          f"{cfg.model.name}, {len(ckpt['class_names'])} classes)")
+          f"{cfg.model.name}, {model.num_classes} classes)")
     if not args.check:
         return 0
     if args.streaming:
@@ -91,14 +78,3 @@ def main(args: argparse.Namespace) -> int:
     ok = result["max_abs_diff"] <= args.atol
     print(json.dumps({"check": "pass" if ok else "fail", "atol": args.atol, **result}))
     return 0 if ok else 1
-
-
-def _bidirectional_layers(model) -> list[str]:
-    """Temporal layers that read future frames (bi-directional shift, centred MixTConv kernels)."""
-    from streamact.layers.mixtconv import MixTConv
-    from streamact.layers.temporal_shift import TemporalShift
-
-    layers = model.temporal_layers() if hasattr(model, "temporal_layers") else []
-    return [name for name, layer in layers
-            if (isinstance(layer, TemporalShift) and layer.bidirectional)
-            or (isinstance(layer, MixTConv) and not layer.causal)]

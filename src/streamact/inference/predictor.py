@@ -10,21 +10,19 @@ from pathlib import Path
 
 from torch import nn
 
-__all__ = ["load_model_for_streaming"]
+from streamact.engine.config import TrainConfig
+
+__all__ = ["load_trained_model", "to_streaming", "load_model_for_streaming"]
 
 
-def load_model_for_streaming(path: str | Path) -> nn.Module:
-    """Rebuild the model of a `streamact train` checkpoint in its causal streaming form, in eval mode.
-
-    A model trained with bi-directional temporal layers (TSM's two-way shift, MixTConv's centred kernels) needs
-    future frames; it is converted in place to the causal form, which runs but loses accuracy until fine-tuned
-    causally (train with ``--model.kwargs.causal=true``), and a `UserWarning` says so.
+def load_trained_model(path: str | Path) -> tuple[nn.Module, TrainConfig]:
+    """Rebuild the model of a `streamact train` checkpoint with its weights, in eval mode, and its config.
 
     Args:
         path: a checkpoint written by `streamact train` (``model``, ``config`` and ``class_names`` entries).
 
     Returns:
-        The model with the checkpoint's weights; its ``pretrained_cfg`` carries the preprocessing and labels.
+        The model (its ``pretrained_cfg`` carries the preprocessing and labels) and the training config.
 
     Raises:
         FileNotFoundError: no file at `path`.
@@ -47,19 +45,32 @@ def load_model_for_streaming(path: str | Path) -> nn.Module:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         raise ValueError(f"{path}: the weights do not fit {cfg.model.name} as configured ({e})") from e
-    if hasattr(model, "make_causal"):
-        future = [name for name, layer in model.temporal_layers() if not _is_causal(layer)]
-        if future:
-            warnings.warn(
-                f"{path}: {cfg.model.name} was trained with bi-directional temporal layers ({len(future)}, e.g. "
-                f"{future[0]}); running it causally for streaming costs accuracy until it is fine-tuned with "
-                "--model.kwargs.causal=true", UserWarning, stacklevel=2)
-        model.make_causal()
-    return model.eval()
+    return model.eval(), cfg
 
 
-def _is_causal(layer: nn.Module) -> bool:
-    """Whether a temporal layer already sees only past frames (TSM spells it `bidirectional`, MixTConv `causal`)."""
-    if hasattr(layer, "causal"):
-        return bool(layer.causal)
-    return not getattr(layer, "bidirectional", False)
+def to_streaming(model: nn.Module, *, source: str = "the model") -> nn.Module:
+    """Convert a recognizer in place to its causal streaming form, warning when that changes what it computes.
+
+    A model trained with bi-directional temporal layers (TSM's two-way shift, MixTConv's centred kernels) needs
+    future frames; the causal form runs but loses accuracy until fine-tuned causally (train with
+    ``--model.kwargs.causal=true``, optionally ``--model.init_weights=<checkpoint>``).
+
+    Raises:
+        TypeError: the model has no streaming form.
+    """
+    if not hasattr(model, "forward_step"):
+        raise TypeError(f"{type(model).__name__} has no streaming form (forward_step/init_state)")
+    future = model.non_causal_layers()
+    if future:
+        warnings.warn(
+            f"{source} was trained bi-directionally ({len(future)} temporal layers read future frames, e.g. "
+            f"{future[0]}); running it causally for streaming costs accuracy until it is fine-tuned with "
+            "--model.kwargs.causal=true",
+            UserWarning, stacklevel=2)
+    return model.make_causal().eval()
+
+
+def load_model_for_streaming(path: str | Path) -> nn.Module:
+    """`load_trained_model` + `to_streaming`: the causal model that `StreamingEngine` and the exporters run."""
+    model, _ = load_trained_model(path)
+    return to_streaming(model, source=str(path))

@@ -139,6 +139,10 @@ class MixTConv(StreamableTemporalLayer):
             out.append(conv(xg))  # (B, Cg, 1, H*W)
         return torch.cat(out, dim=1).reshape(b, c, h, w), new_cache
 
+    @property
+    def is_causal(self) -> bool:
+        return self.causal
+
     @torch.no_grad()
     def make_causal(self) -> None:
         """Turn a centred (bi-directionally trained) layer into the causal one by dropping the future taps.

@@ -87,6 +87,11 @@ class StreamableTemporalLayer(nn.Module, abc.ABC):
     def step(self, x: torch.Tensor, cache: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """One frame (B, C, H, W) and the cache (empty = zeros) -> output frame and the updated cache."""
 
+    @property
+    @abc.abstractmethod
+    def is_causal(self) -> bool:
+        """True when the layer reads only the current and past frames (streamable)."""
+
     @abc.abstractmethod
     def make_causal(self) -> None:
         """Switch a layer trained with future context to its causal (streamable) form, in place."""
@@ -124,6 +129,10 @@ class TemporalShift(StreamableTemporalLayer):
         past = cache[0] if cache else torch.zeros_like(x[:, fold : 2 * fold])  # (B, fold, H, W) from t-1
         y = torch.cat([x[:, :fold], past, x[:, 2 * fold :]], dim=1)  # (B, C, H, W)
         return y, [x[:, fold : 2 * fold]]
+
+    @property
+    def is_causal(self) -> bool:
+        return not self.bidirectional
 
     def make_causal(self) -> None:
         """Keep only the shift from t-1 (the future fold stays in place); no weights change."""

@@ -146,6 +146,10 @@ class TSN(nn.Module):
         """Inserted temporal layers in network order, with their qualified names."""
         return [(n, m) for n, m in self.backbone.named_modules() if isinstance(m, StreamableTemporalLayer)]
 
+    def non_causal_layers(self) -> list[str]:
+        """Names of temporal layers that read future frames (bi-directional shift, centred MixTConv)."""
+        return [name for name, layer in self.temporal_layers() if not layer.is_causal]
+
     def make_causal(self) -> TSN:
         """Convert in place to the causal form that `forward_step` runs (TSM: uni-directional shift; MixTConv:
         future taps dropped). A model trained bi-directionally loses accuracy this way until fine-tuned causally."""
