@@ -31,7 +31,7 @@ from streamact.engine.config import config_from_dict, load_config
 from streamact.engine.trainer import Trainer, build_dataset, build_model_from_config, evaluate
 from streamact.models._pretrained import WEIGHTS_DIR
 
-from _results import markdown_table, write_section
+from streamact.results import markdown_table, write_section
 
 BUNDLED = "tsm_efficientnet_lite0_gestures"
 

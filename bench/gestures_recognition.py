@@ -21,7 +21,7 @@ from streamact.data.loader import build_loader
 from streamact.engine.config import load_config
 from streamact.engine.trainer import Trainer, build_dataset, evaluate
 
-from _results import markdown_table, write_section
+from streamact.results import markdown_table, write_section
 
 EXPERIMENTS = {  # name -> (description, overrides)
     "tsm_in1k_bf16": ("TSM, ImageNet init, bf16", ["--model.name=tsm_efficientnet_lite0", "--amp=true"]),

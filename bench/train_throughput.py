@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from streamact import create_model
 
-from _results import markdown_table, write_section
+from streamact.results import markdown_table, write_section
 
 
 def clips_per_second(model, opt, clips, labels, *, amp: bool, steps: int) -> float:

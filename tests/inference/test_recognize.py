@@ -170,7 +170,7 @@ def test_checkpoint_on_exported_runtimes_matches_torch(tmp_path, checkpoint, cli
 
 @pytest.mark.parametrize("argv,match", [
     (["97", "--model", "{ckpt}"], "camera 97"),
-    (["{clip}"], "no model given"),
+    (["{clip}", "--model", ""], "no model given"),
     (["{clip}", "--model", "{tmp}/missing.pt"], "model not found"),
     (["{clip}", "--model", "{tmp}/weights.bin"], "unknown model format"),
     (["{clip}", "--model", "{ckpt}", "--stride", "0"], "--stride must be at least 1"),

@@ -15,6 +15,7 @@ COMMANDS = {
     "models": "models",
     "recognize": "recognize",
     "export": "export",
+    "bench": "bench",
     "demo": "demo",
 }
 

@@ -23,6 +23,7 @@ import numpy as np
 __all__ = ["add_parser", "main", "run_recognition", "annotate_frame", "load_streaming_runtime"]
 
 _RUNTIMES = ("torch", "onnxruntime", "openvino")
+DEFAULT_MODEL = "tsm_efficientnet_lite0_gestures"  # causal TSM shipped with the package (docs/MODEL_CARD_gestures.md)
 _FORMATS = {".pt": "torch", ".pth": "torch", ".onnx": "onnxruntime", ".xml": "openvino"}
 
 
@@ -32,7 +33,9 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="video file, frame folder, camera index (0), rtsp:// or http(s):// URL, or "
                                   "synthetic:gestures[?seed=0&num=12&size=160]")
-    p.add_argument("--model", help="a .pt checkpoint from `streamact train`, or an exported .onnx / OpenVINO .xml")
+    p.add_argument("--model", default=DEFAULT_MODEL,
+                   help="a .pt checkpoint from `streamact train`, an exported .onnx / OpenVINO .xml, or a registered "
+                        f"model with shipped weights (default: the bundled {DEFAULT_MODEL})")
     p.add_argument("--runtime", choices=_RUNTIMES,
                    help="inference engine (default: torch for .pt, onnxruntime for .onnx, openvino for .xml)")
     p.add_argument("--precision", choices=("fp32", "bf16"), help="inference precision (default: the runtime's)")
@@ -55,7 +58,8 @@ def load_streaming_runtime(model_path: str | Path, *, runtime: str | None = None
     """The runtime that steps a model file frame by frame.
 
     Args:
-        model_path: a .pt checkpoint, an exported .onnx graph or an OpenVINO .xml.
+        model_path: a .pt checkpoint, an exported .onnx graph, an OpenVINO .xml, or the name of a registered model
+            that ships weights (loaded with ``pretrained=True``).
         runtime: torch, onnxruntime or openvino; default: the one the file format implies. A checkpoint asked to
             run on onnxruntime or openvino is exported on the fly.
         precision: fp32 or bf16; default: the runtime's own (bf16 for OpenVINO, fp32 otherwise).
@@ -69,9 +73,16 @@ def load_streaming_runtime(model_path: str | Path, *, runtime: str | None = None
     """
     from streamact.inference.runtimes import load_runtime
 
+    from streamact.models import create_model, is_model
+
     path = Path(model_path)
+    if not path.is_file() and is_model(str(model_path)):
+        from streamact.inference.predictor import to_streaming
+
+        model = to_streaming(create_model(str(model_path), pretrained=True), source=str(model_path))
+        return load_runtime(model, runtime=runtime, precision=precision)
     if not path.is_file():
-        raise FileNotFoundError(f"model not found: {path}")
+        raise FileNotFoundError(f"model not found: {path} (and no registered model has that name)")
     implied = _FORMATS.get(path.suffix.lower())
     if implied is None:
         raise ValueError(f"{path}: unknown model format (expected a .pt checkpoint, .onnx or OpenVINO .xml)")

@@ -21,6 +21,7 @@ so latency stays bounded and the consumer always sees the newest frame.
 from __future__ import annotations
 
 import abc
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -58,8 +59,9 @@ class FrameSource(abc.ABC):
         num_dropped: frames dropped by realtime pacing.
         num_corrupt: frames that failed to decode and were skipped.
         error: the exception that ended the stream early, or None (ended normally or still running).
-        class_names: names of the ground-truth labels (synthetic sources), else None.
-        label: ground-truth label index of the frame yielded last (synthetic sources), else None.
+        class_names: names of the ground-truth labels (synthetic sources, and files with a ``<stem>.timeline.json``
+            beside them), else None.
+        label: ground-truth label index of the frame yielded last (where ground truth exists), else None.
     """
 
     def __init__(self, name: str, fps: float, *, realtime: bool = False, num_frames: int | None = None,
@@ -164,8 +166,16 @@ class _FileSource(FrameSource):
         self._fixed_rate = fps is not None  # a given fps overrides the timestamps: frame i is at i / fps
         # The container's frame count (mp4 and avi record one) tells a truncated file from a complete one.
         self._declared = self._stream.frames or None
+        # A `<stem>.timeline.json` beside the video (written by `streamact data synth stream`) is its frame-level
+        # ground truth, so recognising such a file also scores it.
+        timeline = path.with_suffix(".timeline.json")
+        self._truth: list[int] | None = None
+        class_names = None
+        if timeline.is_file():
+            data = json.loads(timeline.read_text())
+            class_names, self._truth = list(data["classes"]), list(data["labels"])
         super().__init__(str(path), fps or (float(rate) if rate else 30.0), realtime=realtime,
-                         num_frames=self._declared)
+                         num_frames=self._declared, class_names=class_names)
 
     def _read(self) -> Iterator[_Item]:
         packets = index = streak = 0
@@ -191,8 +201,9 @@ class _FileSource(FrameSource):
                     else:
                         start = frame.time if start is None else start
                         timestamp = frame.time - start
+                    label = self._truth[index] if self._truth is not None and index < len(self._truth) else None
                     index += 1
-                    yield frame.to_ndarray(format="rgb24"), timestamp, None
+                    yield frame.to_ndarray(format="rgb24"), timestamp, label
         except av.FFmpegError as e:
             self.error = VideoDecodeError(f"{self.name}: demuxing failed after {index} frames ({e})")
             return

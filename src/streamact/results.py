@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: machine description and section-wise updates of docs/RESULTS.md."""
+"""Benchmark reporting: machine description and section-wise updates of docs/RESULTS.md (`streamact bench`, bench/)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parents[1] / "docs" / "RESULTS.md"
+RESULTS = Path("docs") / "RESULTS.md"  # relative to the working directory: run benchmarks from the repository root
 HEADER = ("# Results\n\nEvery number below was measured on the machine described in its section, by the command "
           "written beside it. Benchmarks rewrite only their own section.\n")
 
@@ -25,8 +25,7 @@ def machine_description() -> str:
                 break
     except OSError:
         pass
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=RESULTS.parent).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
             f"commit {commit or 'n/a'}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
 

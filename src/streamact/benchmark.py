@@ -1,0 +1,227 @@
+"""`streamact bench`: the streaming-speed benchmark, every comparison side by side in one run on one machine.
+
+Measured (median latency of repeated calls after warm-up, batch 1):
+
+- per new frame: one streaming step vs recomputing the whole 8- and 16-frame clip (same network, PyTorch eager);
+- runtimes: PyTorch eager vs ONNX Runtime vs OpenVINO fp32 / bf16 for the default model at 160² and 224²;
+- the peers' webcam approach: an 8×224² TSM-MobileNetV2 clip recomputed with PyTorch eager at every new frame;
+- end to end (decode + preprocess + infer) frames/s on a 640×480 mp4;
+- OpenVINO bf16 vs PyTorch fp32 top-1 agreement per step over the synthetic gesture test split;
+- memory: process RSS at the start and end of a long synthetic stream.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+__all__ = ["run_benchmark"]
+
+DEFAULT_MODEL = "tsm_efficientnet_lite0_gestures"
+
+
+def median_ms(fn: Callable[[], object], *, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def _rss_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * 4096 / 2**20
+
+
+def _model(size: int | None, *, num_segments: int = 8, name: str = DEFAULT_MODEL, pretrained: bool = True):
+    """The model in eval mode (streaming form when it has temporal layers); size None = its default input."""
+    from streamact import create_model
+    from streamact.inference.predictor import to_streaming
+
+    sized = {} if size is None else {"img_size": size}
+    model = create_model(name, pretrained=pretrained, num_segments=num_segments, **sized)
+    return to_streaming(model) if model.temporal_layers() else model.eval()
+
+
+def step_timer(runtime, size: int) -> Callable[[], object]:
+    frame = torch.randn(1, 3, size, size).numpy()
+    state = [runtime.init_state()]
+
+    def step():
+        _, state[0] = runtime.step(frame, state[0])
+
+    return step
+
+
+def per_frame_costs(repeats: int) -> list[dict]:
+    """Streaming step vs whole-clip recompute, same architecture, PyTorch eager fp32 at 224²."""
+    from streamact.inference.runtimes import TorchRuntime
+
+    rows = []
+    stream_ms = median_ms(step_timer(TorchRuntime(_model(224)), 224), repeats=repeats)
+    rows.append({"what": "streaming step (1 new frame)", "frames": 1, "ms": stream_ms, "ratio": 1.0})
+    for t in (8, 16):
+        clip_model = _model(224, num_segments=t)
+        clip = torch.randn(1, 3, t, 224, 224)
+        with torch.inference_mode():
+            ms = median_ms(lambda: clip_model(clip), repeats=max(3, repeats // t))
+        rows.append({"what": f"recompute {t}-frame clip per new frame", "frames": t, "ms": ms,
+                     "ratio": ms / stream_ms, "goal": f">= {0.8 * t:.1f}x"})
+    return rows
+
+
+def runtime_costs(sizes: tuple[int, ...], repeats: int, workdir: Path) -> list[dict]:
+    """The same streaming step on every runtime and precision."""
+    from streamact.export.onnx import export_onnx
+    from streamact.export.openvino import export_openvino
+    from streamact.inference.runtimes import OnnxRuntime, OpenVINORuntime, TorchRuntime
+
+    rows = []
+    for size in sizes:
+        model = _model(size)
+        onnx_path = export_onnx(model, workdir / f"step_{size}.onnx", streaming=True)
+        xml_path = export_openvino(model, workdir / f"step_{size}.xml", streaming=True)
+        runtimes = {"torch eager fp32": TorchRuntime(model), "torch eager bf16": TorchRuntime(model, bf16=True),
+                    "onnxruntime fp32": OnnxRuntime(onnx_path),
+                    "openvino fp32": OpenVINORuntime(xml_path, precision="fp32"),
+                    "openvino bf16": OpenVINORuntime(xml_path, precision="bf16")}
+        base = None
+        for name, runtime in runtimes.items():
+            ms = median_ms(step_timer(runtime, size), repeats=repeats)
+            base = base or ms
+            rows.append({"size": size, "runtime": name, "ms_per_frame": ms, "frames_per_s": 1e3 / ms,
+                         "speedup_vs_torch": base / ms})
+    return rows
+
+
+def peers_baseline(repeats: int, ours_ms: float) -> dict:
+    """The peers' webcam demos: an 8-frame clip recomputed for every new frame (PyTorch eager)."""
+    model = _model(224, name="tsm_mobilenetv2_100", pretrained=False)  # TSM-MobileNetV2, 8×224², bi-directional
+    clip = torch.randn(1, 3, 8, 224, 224)
+    with torch.inference_mode():
+        ms = median_ms(lambda: model(clip), repeats=repeats)
+    return {"peers_ms_per_frame": ms, "ours_ms_per_frame": ours_ms, "ratio": ms / ours_ms}
+
+
+def end_to_end(runtime, workdir: Path, *, num_frames: int) -> dict:
+    """Decode + preprocess + infer on a 640×480 mp4, every frame inferred (frame_interval 1)."""
+    from streamact.data.datasets.synthetic import iter_stream_frames
+    from streamact.inference.streaming import StreamingEngine
+    from streamact.io.sources import open_source
+    from streamact.io.writer import VideoWriter
+
+    path = workdir / "e2e_640x480.mp4"
+    with VideoWriter(path, fps=30) as writer:
+        for (frame, _), _ in zip(iter_stream_frames(num_gestures=None, seed=0, size=480), range(num_frames)):
+            writer.write(np.pad(frame, ((0, 0), (80, 80), (0, 0)), mode="edge"))  # 480×480 -> 640×480
+    engine = StreamingEngine(runtime, frame_interval=1)
+    t0 = time.perf_counter()
+    with open_source(path) as source:
+        count = sum(engine.push(frame) is not None for frame, _ in source)
+    return {"frames": count, "frames_per_s": count / (time.perf_counter() - t0)}
+
+
+def bf16_agreement(torch_runtime, bf16_runtime, data_root: Path, max_videos: int | None) -> dict:
+    """Top-1 agreement per streaming step, OpenVINO bf16 vs PyTorch fp32, over a synthetic test split."""
+    from streamact.data.datasets import build_records
+    from streamact.inference.streaming import StreamingEngine
+    from streamact.io.video import open_video
+
+    records, _ = build_records("jester", root=str(data_root), split="test")
+    records = records[:max_videos] if max_videos else records
+    engines = [StreamingEngine(r, smoothing="none") for r in (torch_runtime, bf16_runtime)]
+    agree = total = 0
+    for record in tqdm(records, desc="bf16 agreement", leave=False):
+        for engine in engines:
+            engine.reset()
+        with open_video(record.path) as reader:
+            for frame in reader.iter_frames():
+                a, b = (engine.push(frame) for engine in engines)
+                if a is not None:
+                    agree += a.label_index == b.label_index
+                    total += 1
+    return {"videos": len(records), "steps": total, "top1_agreement": agree / max(total, 1)}
+
+
+def memory_flatness(runtime, num_frames: int) -> dict:
+    from streamact.data.datasets.synthetic import iter_stream_frames
+    from streamact.inference.streaming import StreamingEngine
+
+    engine = StreamingEngine(runtime)
+    frames = iter_stream_frames(num_gestures=None, seed=1, size=128)
+    start = None
+    for i in tqdm(range(num_frames), desc="memory", leave=False):
+        frame, _ = next(frames)
+        engine.push(frame)
+        if i == min(1000, num_frames // 10):  # after allocator warm-up
+            start = _rss_mb()
+    return {"frames": num_frames, "rss_start_mb": start, "rss_end_mb": _rss_mb(), "growth_mb": _rss_mb() - start}
+
+
+def run_benchmark(*, quick: bool = False, data_root: Path | None = None) -> dict:
+    """Run every measurement; returns a JSON-able dict (see module docstring)."""
+    from streamact.inference.runtimes import OpenVINORuntime, TorchRuntime
+    from streamact.export.openvino import export_openvino
+
+    torch.set_num_threads(2)
+    repeats = 10 if quick else 40
+    result: dict = {"quick": quick, "model": DEFAULT_MODEL}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        print("per-frame cost: streaming vs recompute ...")
+        result["per_frame"] = per_frame_costs(repeats)
+        print("runtimes ...")
+        result["runtimes"] = runtime_costs((160, 224), repeats, workdir)
+        ours_224 = min(r["ms_per_frame"] for r in result["runtimes"] if r["size"] == 224)
+        print("peers' baseline ...")
+        result["peers"] = peers_baseline(max(5, repeats // 4), ours_224)
+
+        default = _model(None)
+        xml = export_openvino(default, workdir / "default.xml", streaming=True)
+        ov_bf16, torch_fp32 = OpenVINORuntime(xml, precision="bf16"), TorchRuntime(default)
+        print("end to end ...")
+        result["end_to_end"] = {"runtime": "openvino bf16", "input": default.pretrained_cfg.input_size[-1],
+                                **end_to_end(ov_bf16, workdir, num_frames=150 if quick else 600)}
+        if data_root is not None and (data_root / "test.csv").exists():
+            print("bf16 agreement ...")
+            result["bf16_agreement"] = bf16_agreement(torch_fp32, ov_bf16, data_root, 20 if quick else None)
+        print("memory ...")
+        result["memory"] = {"runtime": "openvino bf16",
+                            **memory_flatness(ov_bf16, 3_000 if quick else 100_000)}
+    return result
+
+
+def to_markdown(result: dict) -> str:
+    from streamact.results import markdown_table
+
+    per_frame = [{k: r.get(k, "") for k in ("what", "ms", "ratio", "goal")} for r in result["per_frame"]]
+    peers, e2e, mem = result["peers"], result["end_to_end"], result["memory"]
+    parts = [
+        f"## Streaming speed (issue 3){' — quick run' if result['quick'] else ''}\n",
+        f"Default model `{result['model']}` (causal TSM, EfficientNet-Lite0), batch 1, median ms per new frame.\n",
+        "### Per new frame: streaming step vs recomputing the clip (PyTorch eager fp32, 224²)\n",
+        markdown_table(per_frame, ["what", "ms", "ratio", "goal"]),
+        "\n### Runtimes (streaming step)\n",
+        markdown_table(result["runtimes"], ["size", "runtime", "ms_per_frame", "frames_per_s", "speedup_vs_torch"]),
+        "\n### Against the peers' webcam approach (8×224² TSM-MobileNetV2 clip recomputed per frame, PyTorch "
+        "eager) vs our fastest 224² streaming step\n",
+        markdown_table([peers], ["peers_ms_per_frame", "ours_ms_per_frame", "ratio"]),
+        f"\n### End to end\n\n{e2e['frames']} frames of a 640×480 mp4, decode + preprocess + {e2e['runtime']} "
+        f"at {e2e['input']}² with every frame inferred: **{e2e['frames_per_s']:.1f} frames/s**.\n",
+    ]
+    if "bf16_agreement" in result:
+        a = result["bf16_agreement"]
+        parts.append(f"### OpenVINO bf16 vs PyTorch fp32\n\nTop-1 agreement on {a['steps']} streaming steps over "
+                     f"{a['videos']} synthetic test videos: **{a['top1_agreement']:.4f}**.\n")
+    parts.append(f"### Memory\n\nRSS {mem['rss_start_mb']:.1f} MB → {mem['rss_end_mb']:.1f} MB over "
+                 f"{mem['frames']} streamed frames ({mem['growth_mb']:+.1f} MB).\n")
+    return "\n".join(parts)
