@@ -71,7 +71,7 @@ def main() -> None:
 
     ft_cfg = load_config("configs/gestures_tsm_effl0_8f.yaml", [
         f"--data.root={cfg.data.root}", *dense, f"--model.init_weights={args.source}", "--model.kwargs.causal=true",
-        f"--epochs={args.epochs}", "--optim.lr=0.003", "--optim.warmup_epochs=0", "--amp=true", "--eval_every=0",
+        f"--epochs={args.epochs}", "--optim.lr=0.0003", "--optim.warmup_epochs=0", "--amp=true", "--eval_every=0",
         f"--out_dir={args.out}"])
     t0 = time.perf_counter()
     trainer = Trainer(ft_cfg)
