@@ -25,3 +25,20 @@ def test_demo_writes_every_artifact(tmp_path, runtime):
     assert (out / "timeline.png").stat().st_size > 1000
     lines = (out / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == summary["predictions"] and "truth" in json.loads(lines[0])
+
+
+@pytest.mark.slow
+def test_demo_falls_back_to_torch_when_openvino_is_missing(tmp_path, monkeypatch, capsys):
+    import streamact.cli.recognize as recognize
+
+    real = recognize.load_streaming_runtime
+
+    def no_openvino(model, *, runtime=None, precision=None):
+        if runtime == "openvino":
+            raise ImportError("No module named 'openvino'")
+        return real(model, runtime=runtime, precision=precision)
+
+    monkeypatch.setattr(recognize, "load_streaming_runtime", no_openvino)
+    assert main(["demo", "--out", str(tmp_path), "--num-gestures", "2", "--size", "96", "--no-progress"]) == 0
+    assert json.loads((tmp_path / "summary.json").read_text())["runtime"] == "torch"
+    assert "falling back to torch" in capsys.readouterr().err

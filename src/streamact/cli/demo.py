@@ -48,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     runtime_name = args.runtime
     try:
         runtime = load_streaming_runtime(args.model, runtime=runtime_name)
-    except ImportError as e:  # the [export] extra is missing: run on PyTorch instead
+    except (ImportError, RuntimeError, OSError) as e:  # [export] extra missing or the runtime failed to load
         print(f"warning: {runtime_name} unavailable ({e}); falling back to torch", file=sys.stderr)
         runtime_name = "torch"
         runtime = load_streaming_runtime(args.model, runtime=runtime_name)
