@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import randomise_bn
 
 from streamact import create_model
 from streamact.cli import export as export_cli
@@ -25,16 +26,6 @@ pytestmark = pytest.mark.export
 T, SIZE = 4, 64
 LABELS = ["swipe_left", "swipe_right", "shake", "none"]
 MODELS = ["tsm_mobilenetv2_100", "mixtconv_mobilenetv2_100", "tsn_mobilenetv2_100"]
-
-
-def randomise_bn(model):
-    # timm zero-inits some residual BNs; random statistics make every cached temporal path matter in the comparison.
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.weight.data = torch.rand(m.weight.shape, generator=g) + 0.5
-            m.running_mean = torch.rand(m.running_mean.shape, generator=g) * 0.2 - 0.1
-    return model
 
 
 @pytest.fixture(scope="module", params=MODELS)

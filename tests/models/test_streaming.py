@@ -1,20 +1,12 @@
 """Streaming forms: a loop of `forward_step` reproduces the offline `forward` of a causal model."""
 import pytest
 import torch
+from conftest import randomise_bn
 
 from streamact import create_model, list_models
 from streamact.layers import MixTConv, TemporalShift
 
 T, SIZE = 4, 64
-
-
-def randomise_bn(model):
-    # timm zero-inits some residual BNs; random statistics make every temporal path matter in the comparison.
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.weight.data = torch.rand(m.weight.shape, generator=g) + 0.5
-            m.running_mean = torch.rand(m.running_mean.shape, generator=g) * 0.2 - 0.1
 
 
 def stream(model, clip):

@@ -6,6 +6,7 @@ the field's annotation. The resolved config is written to the run directory as `
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import typing
 from dataclasses import dataclass, field
@@ -109,16 +110,12 @@ def _coerce(value, annotation, key: str, source: str):
             return value
         if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
             return value.lower() in ("true", "1", "yes")
-    elif origin in (int, float):
-        if isinstance(value, bool):
-            pass
-        elif isinstance(value, (int, float)) and (origin is float or float(value).is_integer()):
+    elif origin in (int, float) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and (origin is float or float(value).is_integer()):
             return origin(value)
-        elif isinstance(value, str):
-            try:
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
                 return origin(value)
-            except ValueError:
-                pass
     elif origin is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
