@@ -34,7 +34,7 @@ from PIL import Image
 
 from streamact.io.errors import VideoDecodeError, VideoError, VideoNotFoundError
 from streamact.io.frames import to_rgb
-from streamact.io.video import FrameFolderReader
+from streamact.io.video import FrameFolderReader, open_container
 
 __all__ = ["FrameSource", "open_source", "MAX_CONSECUTIVE_CORRUPT"]
 
@@ -154,14 +154,7 @@ class _FileSource(FrameSource):
     def __init__(self, path: Path, *, realtime: bool, fps: float | None) -> None:
         if not path.exists():
             raise VideoNotFoundError(f"{path}: no such video file, frame folder or camera")
-        try:
-            self._container = av.open(str(path))
-        except av.FFmpegError as e:
-            raise VideoDecodeError(f"{path}: cannot open as a video ({e})") from e
-        if not self._container.streams.video:
-            self._container.close()
-            raise VideoDecodeError(f"{path}: no video stream")
-        self._stream = self._container.streams.video[0]
+        self._container, self._stream = open_container(path)
         rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
         self._fixed_rate = fps is not None  # a given fps overrides the timestamps: frame i is at i / fps
         # The container's frame count (mp4 and avi record one) tells a truncated file from a complete one.

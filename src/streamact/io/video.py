@@ -27,12 +27,32 @@ from PIL import Image
 from streamact.io.errors import VideoDecodeError, VideoNotFoundError
 from streamact.io.frames import to_rgb
 
-__all__ = ["VideoReader", "FrameFolderReader", "open_video", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS"]
+__all__ = [
+    "open_container","VideoReader", "FrameFolderReader", "open_video", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS"]
 
 logger = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
+
+
+def open_container(path: Path) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
+    """Open `path` with PyAV and return the container and its first video stream.
+
+    Raises:
+        VideoNotFoundError: no file at `path`.
+        VideoDecodeError: the file is not a readable video, or has no video stream.
+    """
+    if not path.exists():
+        raise VideoNotFoundError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as e:
+        raise VideoDecodeError(f"{path}: cannot open as a video ({e})") from e
+    if not container.streams.video:
+        container.close()
+        raise VideoDecodeError(f"{path}: no video stream")
+    return container, container.streams.video[0]
 
 
 class VideoReader:
@@ -50,16 +70,7 @@ class VideoReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            raise VideoNotFoundError(f"{self.path}: no such file")
-        try:
-            self._container = av.open(str(self.path))
-        except av.FFmpegError as e:
-            raise VideoDecodeError(f"{self.path}: cannot open as a video ({e})") from e
-        if not self._container.streams.video:
-            self._container.close()
-            raise VideoDecodeError(f"{self.path}: no video stream")
-        self._stream = self._container.streams.video[0]
+        self._container, self._stream = open_container(self.path)
         rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
         if not rate:
             self._container.close()
