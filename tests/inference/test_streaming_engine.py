@@ -34,6 +34,8 @@ def test_first_window_matches_offline_forward(model):
     np.testing.assert_allclose(preds[-1].probs, probs, atol=1e-5)
     assert preds[-1].label == LABELS[int(probs.argmax())]
     assert [p.frame_index for p in preds] == [0, 1, 2, 3]
+    assert [p.warm for p in preds] == [False, False, False, True]  # warm once the window (clip_len 4) is full
+    assert preds[-1].to_json()["warm"] is True
 
 
 def test_preprocess_frame_equals_clip_pipeline(model):
@@ -58,7 +60,7 @@ def test_reset_restarts_the_stream(model):
     engine.reset()
     again = [engine.push(f) for f in frames(5)]
     np.testing.assert_allclose(first[-1].probs, again[-1].probs, atol=1e-6)
-    assert again[0].frame_index == 0
+    assert again[0].frame_index == 0 and not again[0].warm
 
 
 def test_smoothing_window_averages_probabilities(model):

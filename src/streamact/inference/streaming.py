@@ -32,6 +32,9 @@ class Prediction:
         topk: [(label, probability), ...] best first.
         latency_ms: preprocessing + inference time of this frame.
         probs: the smoothed probability vector.
+        warm: the model has seen a full window (``clip_len`` processed frames) since the last reset. Earlier
+            predictions rest on fewer frames, mostly from before the action, so their top classes are often
+            near-ties; the demo's accuracy and the benchmark's precision agreement count warm steps.
     """
 
     frame_index: int
@@ -41,10 +44,12 @@ class Prediction:
     topk: list[tuple[str, float]]
     latency_ms: float
     probs: np.ndarray = field(repr=False)
+    warm: bool = True
 
     def to_json(self) -> dict:
         return {"frame": self.frame_index, "label": self.label, "score": round(self.score, 5),
-                "topk": [[n, round(p, 5)] for n, p in self.topk], "latency_ms": round(self.latency_ms, 3)}
+                "topk": [[n, round(p, 5)] for n, p in self.topk], "latency_ms": round(self.latency_ms, 3),
+                "warm": self.warm}
 
 
 class StreamingEngine:
@@ -108,7 +113,8 @@ class StreamingEngine:
         best = int(order[0])
         return Prediction(self.frame_index, self.labels[best], best, float(probs[best]),
                           [(self.labels[i], float(probs[i])) for i in order],
-                          (time.perf_counter() - t0) * 1e3, probs)
+                          (time.perf_counter() - t0) * 1e3, probs,
+                          warm=self.num_processed >= self.runtime.pretrained_cfg.clip_len)
 
     def _smooth(self, probs: np.ndarray) -> np.ndarray:
         if self.smoothing == "ema":
