@@ -17,7 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from streamact.models import backbone_cfg, create_backbone, create_model
 
-__all__ = ["count_params", "count_macs", "model_complexity", "backbone_complexity"]
+__all__ = ["count_params", "count_macs", "count_step_macs", "model_complexity", "backbone_complexity"]
 
 
 def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:
@@ -53,6 +53,30 @@ def count_macs(model: nn.Module, input_shape: Sequence[int]) -> int:
     return counter.get_total_flops() // 2
 
 
+def count_step_macs(model: nn.Module) -> int:
+    """Multiply-accumulates of one streaming step (`forward_step` on one new frame, batch 1) in eval mode.
+
+    This is what a live stream pays per processed frame: one backbone pass for TSN/TSM/MixTConv, one encoder pass
+    plus the decoder over the window for VTN, the whole clip for a sliding-window 3D model such as LIGAR.
+
+    Args:
+        model: streamable model (``init_state``/``forward_step``); its training mode is restored afterwards.
+    """
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), torch.device(device):  # init_state's probe tensors on the model's (meta) device
+            state = model.init_state(1)
+            frame = torch.zeros(1, *model.pretrained_cfg.input_size)
+            with FlopCounterMode(display=False) as counter:
+                model.forward_step(frame, state)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() // 2
+
+
 def model_complexity(name: str, **kwargs: Any) -> dict[str, Any]:
     """Size and cost of a registered model at its default input (one clip from ``pretrained_cfg``).
 
@@ -61,8 +85,9 @@ def model_complexity(name: str, **kwargs: Any) -> dict[str, Any]:
         **kwargs: builder arguments (e.g. ``num_classes``, ``num_segments``).
 
     Returns:
-        ``name``, ``params``, ``macs_per_clip``, ``macs_per_frame`` and ``input_shape`` (B, C, T, H, W). For
-        2D + temporal models every frame costs one backbone pass, so per frame = per clip / T.
+        ``name``, ``params``, ``macs_per_clip``, ``macs_per_frame`` (one streaming step, see `count_step_macs`)
+        and ``input_shape`` (B, C, T, H, W). For 2D + temporal models every frame costs one backbone pass, so per
+        frame = per clip / T.
     """
     with torch.device("meta"):  # parameters are allocated but never initialised or computed on
         model = create_model(name, **kwargs)
@@ -74,7 +99,7 @@ def model_complexity(name: str, **kwargs: Any) -> dict[str, Any]:
         "name": name,
         "params": count_params(model),
         "macs_per_clip": macs,
-        "macs_per_frame": macs // cfg.clip_len,
+        "macs_per_frame": count_step_macs(model.make_causal()),  # a bi-directional model streams in causal form
         "input_shape": shape,
     }
 

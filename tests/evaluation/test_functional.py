@@ -41,3 +41,15 @@ def test_meter_accumulates_batches():
     assert m["per_class"] == {"a": 1.0, "b": None, "c": 0.5}
     meter.reset()
     assert meter.compute()["num_samples"] == 0
+
+
+def test_rank_mean_average_precision_hand_computed():
+    scores = np.array([[0.9, 0.1, 0.0], [0.6, 0.4, 0.0], [0.3, 0.7, 0.0], [0.2, 0.5, 0.3]])
+    labels = np.array([0, 1, 0, 1])
+    # Class 0 ranking by column 0: samples 0 (P), 1 (N), 2 (P), 3 (N) -> AP (1 + 2/3) / 2.
+    # Class 1 ranking by column 1: samples 2 (N), 3 (P), 1 (P), 0 (N) -> AP (1/2 + 2/3) / 2.
+    # Class 2 has no samples and is left out of the mean.
+    expected = ((1 + 2 / 3) / 2 + (1 / 2 + 2 / 3) / 2) / 2
+    assert F.rank_mean_average_precision(scores, labels) == pytest.approx(expected)
+    assert F.rank_mean_average_precision(np.eye(3), np.arange(3)) == pytest.approx(1.0)
+    assert np.isnan(F.rank_mean_average_precision(np.zeros((0, 3)), np.zeros(0, dtype=int)))

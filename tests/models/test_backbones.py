@@ -42,7 +42,8 @@ def test_pretrained_backbone_with_new_classifier_keeps_features():
 
 
 def test_backbone_errors():
-    assert set(list_backbones()) == {"mobilenetv2_100", "mnasnet_100", "efficientnet_lite0", "resnet18", "resnet50"}
+    assert set(list_backbones()) == {"mobilenetv2_100", "mnasnet_100", "efficientnet_lite0", "resnet18", "resnet34",
+                                    "resnet50"}
     for name in ("mobilenetv2_100", "mnasnet_100", "resnet18", "resnet50"):
         with pytest.raises(ValueError, match="no ImageNet weights.*efficientnet_lite0"):
             create_backbone(name, pretrained=True)

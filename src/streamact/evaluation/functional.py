@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["topk_accuracy", "confusion_matrix", "per_class_accuracy", "mean_class_accuracy",
-           "average_precision"]
+           "average_precision", "rank_mean_average_precision"]
 
 
 def topk_accuracy(scores: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
@@ -46,3 +46,15 @@ def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
     hits = positives[order]
     precision_at_hit = np.cumsum(hits)[hits] / (np.flatnonzero(hits) + 1)
     return float(precision_at_hit.mean())
+
+
+def rank_mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Ranking mAP over classes (MMAction2's `mean_average_precision`, LIGAR's "mAP").
+
+    For each class, the samples are ranked by that class's score and the ranking's AP computed with the class's
+    samples as positives (`average_precision`; tied scores keep the sample order); the result is the mean over the
+    classes that have samples. NaN without samples.
+    """
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    aps = [average_precision(scores[:, c], labels == c) for c in np.unique(labels)]
+    return float(np.mean(aps)) if aps else float("nan")

@@ -1,5 +1,7 @@
 """Models: one registry (`create_model`, `list_models`) over thin builder functions, plus timm backbones."""
 from streamact.models import tsn  # noqa: F401  (registers the TSN / TSM / MixTConv variants)
+from streamact.models import vtn  # noqa: F401  (registers the VTN variants)
+from streamact.models import x3d_lgd  # noqa: F401  (registers the LIGAR variant)
 from streamact.models._pretrained import PretrainedCfg, load_state_dict, load_weights
 from streamact.models._registry import create_model, is_model, list_models, register_model
 from streamact.models.backbones import backbone_cfg, create_backbone, list_backbones

@@ -49,6 +49,7 @@ _BACKBONES = {
         "tf_efficientnet_lite0", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), imagenet_weights=_efficientnet_lite0_imagenet
     ),
     "resnet18": _Backbone("resnet18"),
+    "resnet34": _Backbone("resnet34"),  # the VTN paper's main encoder (512 channels, no reduction)
     "resnet50": _Backbone("resnet50"),
 }
 
@@ -92,7 +93,7 @@ def create_backbone(name: str, *, pretrained: bool = False, num_classes: int = 0
 
     Args:
         name: one of `list_backbones`: ``mobilenetv2_100``, ``mnasnet_100``, ``efficientnet_lite0`` (timm
-            ``tf_efficientnet_lite0``), ``resnet18``, ``resnet50``.
+            ``tf_efficientnet_lite0``), ``resnet18``, ``resnet34``, ``resnet50``.
         pretrained: load ImageNet weights available offline (only ``efficientnet_lite0`` has them).
         num_classes: classifier size; 0 returns globally pooled features of size ``model.num_features``.
         **kwargs: passed to ``timm.create_model`` (e.g. ``drop_path_rate``).
