@@ -49,9 +49,9 @@ def centre_levels(clip):
 def test_sample_is_decoded_sampled_and_transformed(videos):
     good, _ = videos
     dataset = VideoDataset(good, ClipSampler(mode="segment", clip_len=4), TEST_TRANSFORM, train=False)
-    clip, label = dataset[2]
+    clip, label, index, frames, num_frames = dataset[2]
     assert clip.shape == (3, 4, 16, 16) and clip.dtype == torch.float32
-    assert label == 2
+    assert (label, index, frames, num_frames) == (2, 2, [2, 6, 10, 14], 16)
     # Segment centres of 16 frames in 4 segments: 2, 6, 10, 14.
     np.testing.assert_allclose(centre_levels(clip), [level(i) for i in (2, 6, 10, 14)], atol=3)
 
@@ -59,7 +59,7 @@ def test_sample_is_decoded_sampled_and_transformed(videos):
 def test_multi_view_sample_shape(videos):
     good, _ = videos
     sampler = ClipSampler(mode="dense", clip_len=4, frame_interval=1, num_clips=3)
-    clip, _ = VideoDataset(good, sampler, TEST_TRANSFORM, train=False)[0]
+    clip, *_ = VideoDataset(good, sampler, TEST_TRANSFORM, train=False)[0]
     assert clip.shape == (3, 3, 4, 16, 16)  # (num_clips, C, T, H, W)
     # starts floor((k + 0.5) * 13 / 3) = 2, 6, 10 with 13 valid starts
     for view, start in enumerate((2, 6, 10)):
@@ -69,7 +69,7 @@ def test_multi_view_sample_shape(videos):
 def test_record_window_is_respected(tmp_path):
     record = VideoRecord(gray_video(tmp_path / "v.mp4"), 0, start=8, end=12)
     dataset = VideoDataset([record], ClipSampler(mode="dense", clip_len=4), TEST_TRANSFORM, train=False)
-    clip, _ = dataset[0]
+    clip, *_ = dataset[0]
     np.testing.assert_allclose(centre_levels(clip), [level(i) for i in range(8, 12)], atol=3)
 
 
@@ -90,17 +90,21 @@ def test_loader_epoch_over_corrupt_entries_finishes_and_counts(videos, num_worke
     dataset = VideoDataset(records, ClipSampler(clip_len=4), TRAIN_TRANSFORM, train=True, seed=1)
     loader = build_loader(dataset, batch_size=3, shuffle=True, num_workers=num_workers, seed=1)
     labels, num_bad = [], 0
-    for clips, batch_labels, batch_bad in loader:
-        num_bad += batch_bad
-        if len(batch_labels):
-            assert clips.shape == (len(batch_labels), 3, 4, 16, 16)
-            labels += batch_labels.tolist()
+    for batch in loader:
+        num_bad += batch.num_bad
+        if len(batch.labels):
+            assert batch.clips.shape == (len(batch.labels), 3, 4, 16, 16)
+            labels += batch.labels.tolist()
+            # which video each sample is, the frames it decoded, and the video's length (ACS needs all three)
+            assert [records[i].label for i in batch.index] == batch.labels.tolist()
+            assert batch.frames.shape == (len(batch.labels), 4)
+            assert ((batch.frames >= 0) & (batch.frames < batch.num_frames[:, None])).all()
     assert num_bad == 4
     assert sorted(labels) == [0, 1, 2, 3]
     # In order, batches of 2 include two made only of bad samples: they come out empty, not as errors.
     ordered = VideoDataset(good[:2] + bad + good[2:], ClipSampler(clip_len=4), TEST_TRANSFORM, train=False)
     batches = list(build_loader(ordered, batch_size=2, shuffle=False, num_workers=num_workers))
-    assert [(len(labels), num_bad) for _, labels, num_bad in batches] == [(2, 0), (0, 2), (0, 2), (2, 0)]
+    assert [(len(b.labels), b.num_bad) for b in batches] == [(2, 0), (0, 2), (0, 2), (2, 0)]
 
 
 def test_samples_are_deterministic_per_seed_and_epoch(videos):
@@ -130,7 +134,7 @@ def test_loader_batches_identical_across_worker_counts(videos):
         dataset = VideoDataset(good, ClipSampler(clip_len=4), TRAIN_TRANSFORM, train=True, seed=5)
         loader = build_loader(dataset, batch_size=2, shuffle=True, num_workers=num_workers, seed=5)
         set_epoch(loader, 2)
-        batches.append([(clips, labels) for clips, labels, _ in loader])
+        batches.append([(batch.clips, batch.labels) for batch in loader])
     for (clips_a, labels_a), (clips_b, labels_b) in zip(*batches):
         assert torch.equal(clips_a, clips_b) and torch.equal(labels_a, labels_b)
 
@@ -154,11 +158,14 @@ def test_shuffle_order_depends_only_on_seed_and_epoch(videos):
 
 def test_collate_skip_bad():
     clip = torch.zeros(3, 2, 4, 4)
-    batch = collate_skip_bad([(clip, 1), None, (clip + 1, 0)])
+    batch = collate_skip_bad([(clip, 1, 4, [0, 2], 9), None, (clip + 1, 0, 7, [3, 5], 6)])
     assert isinstance(batch, Batch)
     assert batch.clips.shape == (2, 3, 2, 4, 4) and batch.labels.tolist() == [1, 0] and batch.num_bad == 1
-    clips, labels, num_bad = collate_skip_bad([None, None])
-    assert len(clips) == 0 and len(labels) == 0 and labels.dtype == torch.long and num_bad == 2
+    assert batch.index.tolist() == [4, 7] and batch.frames.tolist() == [[0, 2], [3, 5]]
+    assert batch.num_frames.tolist() == [9, 6]
+    empty = collate_skip_bad([None, None])
+    assert len(empty.clips) == 0 and len(empty.labels) == 0 and empty.labels.dtype == torch.long
+    assert empty.num_bad == 2 and empty.frames.shape == (0, 0)
 
 
 def test_empty_dataset_is_a_clear_error():

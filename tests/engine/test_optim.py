@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from streamact.engine.config import OptimConfig
-from streamact.engine.optim import build_optimizer, build_staged_scheduler, freeze_backbone, staged_lr_factor
+from streamact.engine.config import OptimConfig
+from streamact.engine.optim import build_optimizer, build_scheduler, freeze_backbone, staged_lr_factor
 
 
 def test_staged_schedule_phase_boundaries():
@@ -26,14 +27,15 @@ def test_staged_schedule_phase_boundaries():
 
 def test_staged_scheduler_resumes():
     model = torch.nn.Linear(2, 2)
+    cfg = OptimConfig(schedule="staged", lr=1e-3, freeze_epochs=1, warmup_epochs=1)
     stages = dict(freeze_epochs=1, warmup_epochs=1)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    sched = build_staged_scheduler(opt, steps_per_epoch=4, epochs=6, **stages)
+    sched = build_scheduler(opt, steps_per_epoch=4, epochs=6, cfg=cfg)
     for _ in range(7):
         opt.step()
         sched.step()
     opt2 = torch.optim.SGD(model.parameters(), lr=1e-3)
-    sched2 = build_staged_scheduler(opt2, steps_per_epoch=4, epochs=6, **stages)
+    sched2 = build_scheduler(opt2, steps_per_epoch=4, epochs=6, cfg=cfg)
     opt2.load_state_dict(opt.state_dict())
     sched2.load_state_dict(sched.state_dict())
     assert sched2.get_last_lr() == sched.get_last_lr() == pytest.approx(
@@ -41,6 +43,8 @@ def test_staged_scheduler_resumes():
     sched.step()
     sched2.step()
     assert sched2.get_last_lr() == sched.get_last_lr()
+    with pytest.raises(ValueError, match="leave some"):  # stages longer than training
+        build_scheduler(opt, steps_per_epoch=4, epochs=2, cfg=cfg)
 
 
 class _PartialBNNet(torch.nn.Module):

@@ -110,10 +110,10 @@ def test_ddp_two_ranks_hold_identical_parameters(gestures, tmp_path):
         "t = Trainer(cfg, progress=False); t.fit()\n"
         "flat = torch.cat([p.detach().flatten() for p in t.model.parameters()])\n"
         f"torch.save(flat, '{tmp_path}/params_' + str(dist.rank()) + '.pt')\n"
-        "assert dist.world_size() == 2 and t.step == 2\n"
+        "assert dist.world_size() == 2 and t.step == min(2, len(t.train_loader)) >= 1\n"
         "from torch.utils.data import DistributedSampler\n"
         "assert isinstance(t.train_loader.sampler, DistributedSampler)\n"
-        "assert len(t.train_loader.sampler) == (len(t.train_set) + 1) // 2\n")
+        "assert len(t.train_loader.sampler) == len(t.train_set) // 2\n")  # full batches: the rest is dropped
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone",
                            str(script)], env=env, capture_output=True, text=True, timeout=300)

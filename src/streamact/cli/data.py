@@ -1,4 +1,5 @@
-"""`streamact data check|synth`: validate a dataset, or generate a synthetic one."""
+"""`streamact data check|synth|stats`: validate a dataset, generate a synthetic one, or measure its colour
+statistics for CrossNorm."""
 from __future__ import annotations
 
 import argparse
@@ -16,16 +17,26 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     check.add_argument("--json", help="also write the report here")
 
     synth = sub.add_parser("synth", help="generate a synthetic dataset (real mp4s + real-format annotations)")
-    synth.add_argument("kind", choices=["gestures", "untrimmed", "stream"],
+    synth.add_argument("kind", choices=["gestures", "untrimmed", "stream", "backgrounds"],
                        help="gestures: Jester-format trimmed clips; untrimmed: long videos where the gesture fills "
                             "a minority of frames (label noise for ACS); stream: one long mp4 of back-to-back "
-                            "gestures with a frame-level timeline")
+                            "gestures with a frame-level timeline; backgrounds: PNG scenes without a hand for "
+                            "background MixUp (data.mixup_backgrounds)")
     synth.add_argument("--out", required=True, help="output directory (stream: output .mp4 path)")
     synth.add_argument("--per-class", type=int, default=20, help="videos per class (gestures/untrimmed)")
+    synth.add_argument("--num-images", type=int, default=100, help="images to write (backgrounds)")
     synth.add_argument("--num-gestures", type=int, default=12, help="gestures in the stream (stream)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--size", type=int, default=160, help="frame size in pixels (square)")
     synth.add_argument("--workers", type=int, default=1, help="parallel worker processes")
+
+    stats = sub.add_parser("stats", help="per-video channel mean/std of a training split, for CrossNorm "
+                                         "(data.crossnorm_stats)")
+    stats.add_argument("root", help="dataset root")
+    stats.add_argument("--format", default=None, help="annotation format (default: detected)")
+    stats.add_argument("--split", default="train")
+    stats.add_argument("--out", required=True, help="statistics file to write (lines 'm1,m2,m3 s1,s2,s3')")
+    stats.add_argument("--num", type=int, default=None, help="measure this many random videos (default: all)")
     return p
 
 
@@ -42,9 +53,20 @@ def main(args: argparse.Namespace) -> int:
             print(f"  {bad['path']}: {bad['reason']}")
         return 1 if report["num_bad"] else 0
 
+    if args.data_command == "stats":
+        from streamact.data.datasets import build_records, detect_format
+        from streamact.transforms.regularizers import collect_channel_stats
+
+        records, _ = build_records(args.format or detect_format(args.root), root=args.root, split=args.split)
+        stats = collect_channel_stats(records, num=args.num, path=args.out)
+        print(f"wrote {len(stats)} (mean, std) pairs from {args.root} ({args.split}) to {args.out}")
+        return 0
+
     from streamact.data.datasets import synthetic
 
-    if args.kind == "gestures":
+    if args.kind == "backgrounds":
+        summary = synthetic.generate_backgrounds(args.out, num=args.num_images, seed=args.seed, size=args.size)
+    elif args.kind == "gestures":
         summary = synthetic.generate_gestures(args.out, per_class=args.per_class, seed=args.seed, size=args.size,
                                               num_workers=args.workers)
     elif args.kind == "untrimmed":

@@ -76,10 +76,11 @@ class VideoDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | None:
-        """Sample `index` as (clip, label), or None if its video cannot be read.
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int, list[int], int] | None:
+        """Sample `index` as (clip, label, index, decoded frame indices, frame count of the video), or None if its
+        video cannot be read.
 
-        The clip is (C, T, H, W) for one clip, (num_clips, C, T, H, W) for multi-view testing.
+        The clip is (C, T, H, W) for one clip, (V, C, T, H, W) for multi-view testing or augmented views.
         """
         record = self.records[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
@@ -87,7 +88,8 @@ class VideoDataset(Dataset):
             with open_video(record.path) as reader:
                 try:
                     info = self.sampler(reader.num_frames, train=self.train, rng=rng, start=record.start,
-                                        end=record.end)
+                                        end=record.end, video=index)
+                    num_frames = reader.num_frames
                 except ValueError as e:
                     # The annotated window lies outside the video: the file does not match its annotation.
                     raise VideoError(f"{record.path}: {e}") from e
@@ -101,19 +103,30 @@ class VideoDataset(Dataset):
         if info.num_clips > 1:
             channels, _, height, width = clip.shape
             clip = clip.reshape(channels, info.num_clips, info.clip_len, height, width).transpose(0, 1)
-        return clip, record.label
+        return clip, record.label, index, info.indices, num_frames
 
 
 class Batch(NamedTuple):
     """A collated batch of the readable samples, and how many unreadable ones were dropped.
 
-    clips is (B, C, T, H, W), or (B, num_clips, C, T, H, W) for multi-view; labels is (B,). When every sample
-    was dropped, B is 0: clips and labels are empty tensors, so `len(labels) == 0` is the check to skip a batch.
+    When every sample was dropped, B is 0 and the tensors are empty, so `len(labels) == 0` is the check to skip
+    a batch.
+
+    Attributes:
+        clips: (B, C, T, H, W), or (B, V, C, T, H, W) for multi-view testing or augmented training views.
+        labels: (B,) class indices.
+        num_bad: unreadable samples dropped from this batch.
+        index: (B,) dataset index of each sample (ACS scores, the dataset of a joint training set).
+        frames: (B, K) frame indices each sample decoded.
+        num_frames: (B,) frame count of each sample's video.
     """
 
     clips: torch.Tensor
     labels: torch.Tensor
     num_bad: int
+    index: torch.Tensor
+    frames: torch.Tensor
+    num_frames: torch.Tensor
 
 
 def collate_skip_bad(batch: Sequence[tuple[torch.Tensor, int] | None]) -> Batch:
@@ -123,15 +136,17 @@ def collate_skip_bad(batch: Sequence[tuple[torch.Tensor, int] | None]) -> Batch:
         batch: `VideoDataset` samples.
 
     Returns:
-        A `Batch`; unpacks as (clips, labels, num_bad).
+        A `Batch`.
     """
     good = [sample for sample in batch if sample is not None]
     num_bad = len(batch) - len(good)
     if not good:
-        return Batch(torch.empty(0), torch.empty(0, dtype=torch.long), num_bad)
-    clips = torch.stack([clip for clip, _ in good])
-    labels = torch.tensor([label for _, label in good], dtype=torch.long)
-    return Batch(clips, labels, num_bad)
+        empty = torch.empty(0, dtype=torch.long)
+        return Batch(torch.empty(0), empty, num_bad, empty, torch.empty(0, 0, dtype=torch.long), empty)
+    clips = torch.stack([sample[0] for sample in good])
+    labels, index, num_frames = (torch.tensor([sample[i] for sample in good], dtype=torch.long) for i in (1, 2, 4))
+    frames = torch.tensor([sample[3] for sample in good], dtype=torch.long)
+    return Batch(clips, labels, num_bad, index, frames, num_frames)
 
 
 def build_loader(

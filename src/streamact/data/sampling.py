@@ -177,6 +177,7 @@ class ClipSampler:
         rng: np.random.Generator | None = None,
         start: int = 0,
         end: int | None = None,
+        video: int | None = None,
     ) -> ClipInfo:
         """Sample frame indices from the window [start, end) of a video.
 
@@ -186,6 +187,7 @@ class ClipSampler:
             rng: random generator; required when `train` is True.
             start: first usable frame (`VideoRecord.start`).
             end: one past the last usable frame (`VideoRecord.end`); None or past the video = its end.
+            video: dataset index of the video, for samplers with per-video state (`ACSClipSampler`); unused here.
 
         Returns:
             `ClipInfo` with absolute frame indices; one clip in training, `num_clips` in testing.

@@ -1,6 +1,6 @@
 """Training configuration: dataclasses with a comment per field; YAML and `--key=value` only override fields.
 
-A recipe is a YAML file whose top-level keys are the sections below (`model`, `data`, `optim`, plus the
+A recipe is a YAML file whose top-level keys are the sections below (`model`, `data`, `optim`, `loss`, plus the
 top-level run fields). Unknown keys are errors that name the key; CLI overrides are type-checked against
 the field's annotation. The resolved config is written to the run directory as `config.yaml`.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["ModelConfig", "DataConfig", "OptimConfig", "TrainConfig", "ConfigError", "load_config",
+__all__ = ["ModelConfig", "DataConfig", "OptimConfig", "LossConfig", "TrainConfig", "ConfigError", "load_config",
            "apply_overrides", "save_config", "config_to_dict", "config_from_dict"]
 
 
@@ -46,6 +46,17 @@ class DataConfig:
     flip: bool = False  # horizontal flip; keep off for direction-sensitive gestures
     batch_size: int = 16  # clips per optimizer step (before accumulation)
     num_workers: int = 2  # DataLoader worker processes
+    acs: bool = False  # Adaptive Clip Selection (seed 001 Eq. 1-2): sample windows that were classified right;
+    #                    needs dense sampling
+    acs_min_fraction: float = 0.7  # a video is sampled by ACS once this fraction of its frames has a score
+    acs_warmup_epochs: int = 1  # epochs before ACS starts collecting predictions
+    crossnorm_stats: str = ""  # CrossNorm: file of per-video channel statistics (`streamact data stats`); "" = off
+    crossnorm_p: float = 0.45  # probability of CrossNorm per clip (LIGAR: 0.45)
+    mixup_backgrounds: str = ""  # video MixUp: folder of background images mixed into clips; "" = off
+    mixup_p: float = 0.5  # probability of background MixUp per clip
+    mixup_alpha: float = 0.2  # Beta(alpha, alpha) mixing weight, folded to <= 0.5 so the video dominates
+    views: int = 1  # augmented views per sample for the consistency loss (1 = off, LIGAR/AugMix: 2 or 3)
+    view_span: int = 0  # frames decoded per sample for the views' random temporal crops (0 = 1.5 x clip_len)
 
 
 @dataclass
@@ -54,12 +65,36 @@ class OptimConfig:
     lr: float = 0.01  # peak learning rate (after warm-up)
     momentum: float = 0.9  # SGD momentum
     weight_decay: float = 5e-4  # decoupled for AdamW, L2 for SGD; not applied to norms and biases
-    schedule: str = "cosine"  # cosine or step
+    schedule: str = "cosine"  # cosine, step or staged (LIGAR: constant head-only stage, cosine warm-up,
+    #                           alpha-cosine; see engine.optim.staged_lr_factor)
     lr_steps: list = field(default_factory=lambda: [])  # epochs where the step schedule multiplies by 0.1
-    warmup_epochs: float = 0.0  # linear warm-up from 1% of lr
-    clip_grad: float = 20.0  # max gradient norm (0 = off); TSN/TSM use 20
+    warmup_epochs: float = 0.0  # warm-up from 1% of lr (linear; cosine-shaped from warmup_start in "staged")
+    freeze_epochs: float = 0.0  # head-only epochs first: backbone frozen, its BatchNorm in eval mode (LIGAR: 5)
+    freeze_lr_mult: float = 10.0  # "staged": lr multiplier during the head-only epochs
+    warmup_start: float = 0.01  # "staged": lr multiplier where the warm-up starts
+    final_lr_ratio: float = 0.01  # "staged": lr multiplier at the end of training
+    alpha: float = 1.5  # "staged": exponent of the progress in the final cosine (seed 001 Eq. 3)
+    clip_grad: float = 20.0  # max gradient norm (0 = off); TSN/TSM use 20; with clip_mode agc the unit-wise ratio
+    clip_mode: str = "norm"  # norm (global gradient norm) or agc (adaptive gradient clipping; LIGAR: 0.2)
     label_smoothing: float = 0.0  # cross-entropy label smoothing
     accumulate: int = 1  # gradient accumulation steps per optimizer step
+
+
+@dataclass
+class LossConfig:
+    name: str = "ce"  # ce (cross-entropy) or metric (LIGAR: AM-Softmax with push losses; needs a metric head)
+    margin: float = 0.35  # metric: AM-Softmax cosine margin
+    scale_start: float = 30.0  # metric: AM-Softmax scale at step 0 ...
+    scale_end: float = 5.0  # ... falling polynomially (power 1.2) to this ...
+    scale_epochs: float = 40.0  # ... over this many epochs, then constant (LIGAR's fine-tuning schedule)
+    conf_penalty: float = 0.085  # metric: weight of the entropy subtracted from each sample's loss
+    local_push: float = 1.0  # metric: weight of the local push loss (0 = off)
+    centre_push: float = 1.0  # metric: weight of the class-centre push loss (0 = off)
+    rsc: bool = False  # Representation Self-Challenging on the pooled features (drop 0.33, half the batch)
+    consistency: float = 12.0  # weight of the Jensen-Shannon consistency between data.views views
+    teacher: list = field(default_factory=lambda: [])  # distillation: checkpoints whose averaged logits teach
+    kd_weight: float = 0.4  # distillation: weight of T^2 KL(teacher || student)
+    kd_temperature: float = 8.0  # distillation: softmax temperature T
 
 
 @dataclass
@@ -67,6 +102,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     epochs: int = 10  # passes over the training split
     amp: bool = False  # CPU bf16 autocast for forward/backward
     seed: int = 0  # seeds sampling, augmentation, initialisation and shuffling

@@ -10,8 +10,7 @@ from torch import nn
 
 from streamact.engine.config import OptimConfig
 
-__all__ = ["build_optimizer", "build_scheduler", "lr_factor", "staged_lr_factor", "build_staged_scheduler",
-           "freeze_backbone"]
+__all__ = ["build_optimizer", "build_scheduler", "lr_factor", "staged_lr_factor", "freeze_backbone"]
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -35,6 +34,10 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
 
 def lr_factor(step: int, *, steps_per_epoch: int, epochs: int, cfg: OptimConfig) -> float:
     """Multiplier of the peak lr at optimizer step `step` (0-based)."""
+    if cfg.schedule == "staged":
+        return staged_lr_factor(step, steps_per_epoch=steps_per_epoch, epochs=epochs, freeze_epochs=cfg.freeze_epochs,
+                                warmup_epochs=cfg.warmup_epochs, freeze_factor=cfg.freeze_lr_mult,
+                                warmup_start=cfg.warmup_start, end_factor=cfg.final_lr_ratio, alpha=cfg.alpha)
     epoch = step / max(1, steps_per_epoch)
     if cfg.warmup_epochs > 0 and epoch < cfg.warmup_epochs:
         return 0.01 + 0.99 * epoch / cfg.warmup_epochs
@@ -44,12 +47,12 @@ def lr_factor(step: int, *, steps_per_epoch: int, epochs: int, cfg: OptimConfig)
         return 0.5 * (1.0 + math.cos(math.pi * progress))
     if cfg.schedule == "step":
         return 0.1 ** sum(epoch >= s for s in cfg.lr_steps)
-    raise ValueError(f"unknown schedule '{cfg.schedule}' (choose cosine or step)")
+    raise ValueError(f"unknown schedule '{cfg.schedule}' (choose cosine, step or staged)")
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, *, steps_per_epoch: int, epochs: int,
                     cfg: OptimConfig) -> torch.optim.lr_scheduler.LambdaLR:
-    lr_factor(0, steps_per_epoch=steps_per_epoch, epochs=epochs, cfg=cfg)  # validate the schedule name early
+    lr_factor(0, steps_per_epoch=steps_per_epoch, epochs=epochs, cfg=cfg)  # validate the schedule early
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, steps_per_epoch=steps_per_epoch, epochs=epochs, cfg=cfg))
 
@@ -104,17 +107,6 @@ def staged_lr_factor(
         return warmup_start + (1.0 - warmup_start) * 0.5 * (1.0 - math.cos(math.pi * epoch / warmup_epochs))
     progress = min(1.0, (epoch - warmup_epochs) / main)
     return end_factor + (1.0 - end_factor) * 0.5 * (1.0 + math.cos(math.pi * progress**alpha))
-
-
-def build_staged_scheduler(optimizer: torch.optim.Optimizer, *, steps_per_epoch: int, epochs: float,
-                           **stages: float) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-step `LambdaLR` following `staged_lr_factor` (keyword arguments `stages` are its stage settings).
-
-    The optimizer's lr is the base (1e-3 in LIGAR's fine-tuning); resume with the scheduler's `state_dict`.
-    """
-    staged_lr_factor(0, steps_per_epoch=steps_per_epoch, epochs=epochs, **stages)  # validate the stages early
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: staged_lr_factor(s, steps_per_epoch=steps_per_epoch, epochs=epochs, **stages))
 
 
 def freeze_backbone(model: nn.Module, frozen: bool = True, *, trainable: Sequence[str] = ("head", "heads")) -> int:

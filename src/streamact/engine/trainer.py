@@ -1,7 +1,9 @@
 """The training loop: explicit, single file, a few callbacks, no hook registry.
 
-    records ──► VideoDataset(sampler, transform) ──► DataLoader ──► model ──► CE loss ──► backward
-       (accumulate, clip, step, schedule) ──► metrics.jsonl / metrics.csv ──► checkpoint (atomic) each epoch
+    records ──► VideoDataset(sampler (ACS), transform (CrossNorm, MixUp, views)) ──► DataLoader
+       ──► TrainStep: model ──► CE or metric loss (+ RSC, view consistency, distillation) ──► backward
+       (accumulate, clip or AGC, step, schedule, head-only stage) ──► ACS scores ──► metrics.jsonl / .csv
+       ──► checkpoint (atomic) each epoch
 
 Runs single-process or under `torchrun` (DDP over gloo on CPU). bf16 autocast on CPU with `amp=True`.
 """
@@ -20,18 +22,23 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from streamact.data.acs import ACSClipSampler, ACSScoreStore
 from streamact.data.datasets import build_records
 from streamact.data.loader import VideoDataset, build_loader, set_epoch
 from streamact.data.sampling import ClipSampler
 from streamact.engine import distributed as dist
 from streamact.engine.checkpoint import load_checkpoint, save_checkpoint
-from streamact.engine.config import DataConfig, TrainConfig, config_to_dict, save_config
-from streamact.engine.optim import build_optimizer, build_scheduler
+from streamact.engine.config import ConfigError, DataConfig, TrainConfig, config_to_dict, save_config
+from streamact.engine.optim import build_optimizer, build_scheduler, freeze_backbone
+from streamact.engine.regularizers import adaptive_clip_grad_, bn_eval, js_consistency_loss, rsc_features
 from streamact.evaluation.meters import ClassificationMeter
+from streamact.losses.classification import MetricLearningLoss, PolyScale
+from streamact.losses.distillation import kd_loss, load_teacher
 from streamact.models import create_model, load_weights
 from streamact.transforms.presets import build_transform
+from streamact.transforms.regularizers import BackgroundMixUp, CrossNorm, MultiViewAugment, load_background_images
 
-__all__ = ["Trainer", "NonFiniteLossError", "build_dataset", "build_model_from_config", "evaluate"]
+__all__ = ["Trainer", "TrainStep", "NonFiniteLossError", "build_dataset", "build_model_from_config", "evaluate"]
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +71,111 @@ def build_model_from_config(cfg: TrainConfig, class_names: list[str], *, pretrai
 def build_dataset(data: DataConfig, records, *, train: bool, mean, std, num_clips: int = 1,
                   seed: int = 0) -> VideoDataset:
     """A dataset over `records` with the training augmentation, or the real-time test protocol (one clip,
-    centre crop) when train=False; `num_clips` > 1 gives evenly spaced multi-view test clips."""
-    sampler = ClipSampler(mode=data.sampling, clip_len=data.clip_len, frame_interval=data.frame_interval,
+    centre crop) when train=False; `num_clips` > 1 gives evenly spaced multi-view test clips.
+
+    Training options of `data` (LIGAR, seed 001): ACS sampling, CrossNorm, background MixUp, and `views` > 1
+    augmented views per sample, each a random temporal crop of `view_span` decoded frames (clips then come as
+    (V, C, T, H, W)).
+    """
+    views = data.views if train else 1
+    if views > 1:
+        span = data.view_span or data.clip_len * 3 // 2
+        if span < data.clip_len:
+            raise ConfigError(f"data.view_span ({span}) must be at least data.clip_len ({data.clip_len})")
+    else:
+        span = data.clip_len
+    sampler_cls = ACSClipSampler if train and data.acs else ClipSampler
+    sampler = sampler_cls(mode=data.sampling, clip_len=span, frame_interval=data.frame_interval,
                           num_clips=num_clips, jitter=train and data.sampling == "dense")
+    pixel_augment = []
+    if train and data.crossnorm_stats:
+        pixel_augment.append(CrossNorm(data.crossnorm_stats, p=data.crossnorm_p))
+    if train and data.mixup_backgrounds:
+        pixel_augment.append(BackgroundMixUp(load_background_images(data.mixup_backgrounds), alpha=data.mixup_alpha,
+                                             p=data.mixup_p))
     transform = build_transform(train=train, input_size=data.input_size, mean=mean, std=std,
-                                flip=train and data.flip)
+                                flip=train and data.flip, pixel_augment=pixel_augment)
+    if views > 1:
+        transform = MultiViewAugment(transform, clip_len=data.clip_len, num_views=views)
     return VideoDataset(records, sampler, transform, train=train, seed=seed)
+
+
+class TrainStep(nn.Module):
+    """The model and its training loss as one module, so that DDP wraps a single forward.
+
+    Per batch: features ─► [RSC: mask the features the head relies on, re-run the head with its BatchNorm in eval
+    mode] ─► head ─► cross-entropy (``loss.name=ce``) or LIGAR's metric loss (``metric``: AM-Softmax with a scale
+    schedule, confidence penalty, local and class-centre push) ─► + Jensen-Shannon consistency between the views
+    ─► + distillation from teacher logits.
+
+    Args:
+        model: the recognizer.
+        cfg: the run's configuration (its `loss` section and label smoothing).
+        steps_per_epoch: optimizer steps per epoch (the metric scale schedule counts epochs).
+
+    Raises:
+        ConfigError: an unknown loss, or the metric loss on a model without a metric head.
+    """
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, *, steps_per_epoch: int) -> None:
+        super().__init__()
+        self.model = model
+        self.cfg = cfg.loss
+        self.label_smoothing = cfg.optim.label_smoothing
+        self.metric = None
+        if cfg.loss.name == "metric":
+            if not hasattr(model, "forward_metric"):
+                raise ConfigError(f"loss.name=metric needs a model with a metric head (ligar_*), not {cfg.model.name}")
+            scale = PolyScale(cfg.loss.scale_start, cfg.loss.scale_end,
+                              num_steps=max(1, round(cfg.loss.scale_epochs * steps_per_epoch)))
+            self.metric = MetricLearningLoss(scale=scale, margin=cfg.loss.margin, conf_penalty=cfg.loss.conf_penalty,
+                                             local_push_weight=cfg.loss.local_push,
+                                             centre_push_weight=cfg.loss.centre_push)
+        elif cfg.loss.name != "ce":
+            raise ConfigError(f"unknown loss.name '{cfg.loss.name}' (choose ce or metric)")
+
+    def _head(self, features: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Logits, and for the metric loss the cosines and embeddings (logits = current scale × cosines)."""
+        if self.metric is None:
+            return self.model.forward_head(features), None, None
+        cos, embeddings = self.model.forward_metric(features)
+        return cos * self.metric.scale(step), cos, embeddings
+
+    def forward(self, clips: torch.Tensor, labels: torch.Tensor, step: int,
+                teacher_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Loss of a batch of (B, C, T, H, W) clips or (B, V, C, T, H, W) views.
+
+        Returns:
+            The loss, the first view's logits (B, K) and the loss parts (floats) for logging.
+        """
+        batch, views = len(labels), clips.shape[1] if clips.ndim == 6 else 1
+        x = clips.flatten(0, 1) if views > 1 else clips  # (B*V, C, T, H, W)
+        y = labels.repeat_interleave(views)  # (B*V,)
+        features = self.model.forward_features(x)
+        if self.cfg.rsc:
+            # Only the head runs inside bn_eval, so only its BatchNorm layers switch to eval mode.
+            with bn_eval(self.model):
+                features = rsc_features(features, lambda f: self._head(f, step)[0], y)
+                logits, cos, embeddings = self._head(features, step)
+        else:
+            logits, cos, embeddings = self._head(features, step)
+        logits = logits.float()
+        parts: dict[str, float] = {}
+        if self.metric is None:
+            loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        else:
+            loss, metric_parts = self.metric(cos.float(), embeddings.float(), y, self.model.heads[0].weight, step)
+            parts.update({k: float(v.detach()) for k, v in metric_parts.items()})
+        per_view = logits.view(batch, views, -1)  # (B, V, K)
+        if views > 1:
+            consistency = js_consistency_loss(per_view.transpose(0, 1))
+            parts["consistency"] = float(consistency.detach())
+            loss = loss + self.cfg.consistency * consistency
+        if teacher_logits is not None:
+            distill = kd_loss(per_view[:, 0], teacher_logits.float(), temperature=self.cfg.kd_temperature)
+            parts["distillation"] = float(distill.detach())
+            loss = loss + self.cfg.kd_weight * distill
+        return loss, per_view[:, 0], parts
 
 
 @torch.no_grad()
@@ -82,8 +188,9 @@ def evaluate(model: nn.Module, loader, num_classes: int, *, class_names=None, am
     model.eval()
     meter = ClassificationMeter(num_classes, class_names)
     num_bad = 0
-    for clips, labels, bad in tqdm(loader, desc="eval", disable=not progress, leave=False):
-        num_bad += bad
+    for batch in tqdm(loader, desc="eval", disable=not progress, leave=False):
+        clips, labels = batch.clips, batch.labels
+        num_bad += batch.num_bad
         if len(labels) == 0:
             continue
         views = clips.shape[1] if clips.ndim == 6 else 1
@@ -113,6 +220,8 @@ class Trainer:
         self.is_main = dist.is_main_process()
         self.progress = progress and self.is_main
         self.out_dir = Path(cfg.out_dir)
+        if cfg.optim.clip_mode not in ("norm", "agc"):
+            raise ConfigError(f"unknown optim.clip_mode '{cfg.optim.clip_mode}' (choose norm or agc)")
         torch.manual_seed(cfg.seed)
 
         train_records, self.class_names = build_records(cfg.data.format, root=cfg.data.root,
@@ -125,14 +234,20 @@ class Trainer:
         if cfg.data.val_split:
             val_records, _ = build_records(cfg.data.format, root=cfg.data.root, split=cfg.data.val_split)
             self.val_set = build_dataset(cfg.data, val_records, train=False, mean=mean, std=std, seed=cfg.seed)
+        # Full batches only: BatchNorm over pooled vectors (LIGAR's global path and embedding) needs 2+ samples.
         self.train_loader = build_loader(self.train_set, cfg.data.batch_size, shuffle=True,
                                          num_workers=cfg.data.num_workers, distributed=self.distributed,
-                                         seed=cfg.seed)
+                                         seed=cfg.seed, drop_last=len(self.train_set) > cfg.data.batch_size)
         self.steps_per_epoch = max(1, math.ceil(len(self.train_loader) / cfg.optim.accumulate))
-        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.optimizer = build_optimizer(self.model, cfg.optim)  # before any freezing: it holds every parameter
         self.scheduler = build_scheduler(self.optimizer, steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs,
                                          cfg=cfg.optim)
-        self.net = nn.parallel.DistributedDataParallel(self.model) if self.distributed else self.model
+        self.train_step = TrainStep(self.model, cfg, steps_per_epoch=self.steps_per_epoch)
+        self.net: nn.Module = self.train_step
+        self.frozen: bool | None = None  # backbone frozen for the head-only stage; None until the first epoch
+        self.teacher = load_teacher(cfg.loss.teacher, self.class_names) if cfg.loss.teacher else None
+        self.acs = (ACSScoreStore.from_records(train_records, min_fraction=cfg.data.acs_min_fraction,
+                                               warmup_epochs=cfg.data.acs_warmup_epochs) if cfg.data.acs else None)
         self.epoch = 0
         self.step = 0
         self.best_top1 = -1.0
@@ -150,6 +265,7 @@ class Trainer:
             "step": self.step,
             "best_top1": self.best_top1,
             "rng": torch.get_rng_state(),
+            **({"acs": self.acs.state_dict()} if self.acs is not None else {}),
         }
 
     def resume(self, path: str | Path | None = None) -> None:
@@ -162,6 +278,8 @@ class Trainer:
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch, self.step, self.best_top1 = ckpt["epoch"], ckpt["step"], ckpt["best_top1"]
         torch.set_rng_state(ckpt["rng"])
+        if self.acs is not None and "acs" in ckpt:
+            self.acs.load_state_dict(ckpt["acs"])
         log.info("resumed from epoch %d, step %d", self.epoch, self.step)
 
     # -- logging -------------------------------------------------------------------------------------
@@ -185,21 +303,41 @@ class Trainer:
             cb(event, self, **info)
 
     # -- the loop ------------------------------------------------------------------------------------
+    def _start_epoch(self) -> None:
+        """Modes and data for the coming epoch: head-only stage, DDP wrapper, ACS snapshot, sampling seed."""
+        cfg = self.cfg
+        self.train_step.train()
+        frozen = self.epoch < cfg.optim.freeze_epochs
+        if frozen or self.frozen:  # freezing (again, after train()) or unfreezing after the head-only stage
+            freeze_backbone(self.model, frozen)
+        if self.distributed and frozen != self.frozen:  # DDP syncs the parameters trainable when it is built
+            self.net = nn.parallel.DistributedDataParallel(self.train_step)
+        self.frozen = frozen
+        if self.acs is not None:
+            self.acs.set_epoch(self.epoch)
+            # Workers are re-created each epoch with a copy of the dataset, so they sample from this snapshot.
+            self.train_set.sampler.snapshot = self.acs.snapshot()
+        set_epoch(self.train_loader, self.epoch)
+
     def train_one_epoch(self) -> dict:
         cfg = self.cfg
-        self.net.train()
-        set_epoch(self.train_loader, self.epoch)
+        self._start_epoch()
         total_loss, total_correct, total_seen, num_bad, t0 = 0.0, 0, 0, 0, time.perf_counter()
+        parts_sum: dict[str, float] = {}
         bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.progress)
         self.optimizer.zero_grad(set_to_none=True)
         micro = 0
-        for clips, labels, bad in bar:
-            num_bad += bad
-            if len(labels) == 0:
+        for batch in bar:
+            labels = batch.labels
+            num_bad += batch.num_bad
+            if len(labels) < 2:  # nothing readable, or one sample: BatchNorm cannot normalise a single vector
                 continue
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.amp):
-                logits = self.net(clips)
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=cfg.optim.label_smoothing)
+                teacher_logits = None
+                if self.teacher is not None:
+                    with torch.no_grad():
+                        teacher_logits = self.teacher(batch.clips[:, 0] if batch.clips.ndim == 6 else batch.clips)
+                loss, logits, parts = self.net(batch.clips, labels, self.step, teacher_logits)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"loss is {loss.item()} at epoch {self.epoch + 1}, step {self.step}: lower optim.lr, enable "
@@ -207,8 +345,14 @@ class Trainer:
             (loss / cfg.optim.accumulate).backward()
             micro += 1
             total_loss += loss.item() * len(labels)
-            total_correct += (logits.argmax(1) == labels).sum().item()
+            probs = logits.detach().float().softmax(-1)
+            confidence, predicted = probs.max(-1)
+            total_correct += (predicted == labels).sum().item()
             total_seen += len(labels)
+            for k, v in parts.items():
+                parts_sum[k] = parts_sum.get(k, 0.0) + v * len(labels)
+            if self.acs is not None:
+                self.acs.update(batch.index, batch.frames, predicted, confidence, labels, num_frames=batch.num_frames)
             if micro % cfg.optim.accumulate == 0:
                 self._optimizer_step()
                 self._emit("step", step=self.step, loss=loss.item())
@@ -218,12 +362,21 @@ class Trainer:
         if micro % cfg.optim.accumulate:
             self._optimizer_step()
         elapsed = time.perf_counter() - t0
-        loss_sum, correct, seen, bad_sum = dist.all_reduce_sum([total_loss, total_correct, total_seen, num_bad])
-        return {"train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
-                "train_clips_per_s": seen / elapsed, "skipped_samples": int(bad_sum), "epoch_time_s": elapsed}
+        names = sorted(parts_sum)
+        loss_sum, correct, seen, bad_sum, *part_sums = dist.all_reduce_sum(
+            [total_loss, total_correct, total_seen, num_bad, *(parts_sum[k] for k in names)])
+        metrics = {"train_loss": loss_sum / max(seen, 1), "train_top1": correct / max(seen, 1),
+                   "train_clips_per_s": seen / elapsed, "skipped_samples": int(bad_sum), "epoch_time_s": elapsed,
+                   **{f"train_{k}": v / max(seen, 1) for k, v in zip(names, part_sums)}}
+        if self.acs is not None:
+            self.acs.sync()  # every rank, after its last batch: all ranks end the epoch with the same scores
+            metrics["acs_ready_fraction"] = self.acs.ready_fraction()
+        return metrics
 
     def _optimizer_step(self) -> None:
-        if self.cfg.optim.clip_grad > 0:
+        if self.cfg.optim.clip_mode == "agc":
+            adaptive_clip_grad_(self.model.parameters(), self.cfg.optim.clip_grad)
+        elif self.cfg.optim.clip_grad > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip_grad)
         self.optimizer.step()
         self.scheduler.step()

@@ -41,6 +41,7 @@ class ClassificationMeter:
             "top1": F.topk_accuracy(scores, labels, 1),
             "top5": F.topk_accuracy(scores, labels, 5),
             "mean_class_accuracy": F.mean_class_accuracy(cm),
+            "rank_map": F.rank_mean_average_precision(scores, labels),
             "per_class": {name: (None if np.isnan(a) else float(a)) for name, a in zip(self.class_names, per_class)},
             "confusion_matrix": cm.tolist(),
         }

@@ -31,6 +31,7 @@ def build_transform(
     std: Sequence[float],
     scale_size: int | None = None,
     flip: bool = False,
+    pixel_augment: Sequence = (),
 ) -> Compose:
     """The clip pipeline uint8 (T, H, W, 3) -> normalised float (3, T, input_size, input_size).
 
@@ -48,6 +49,8 @@ def build_transform(
         std: per-channel standard deviation in [0, 1] units.
         scale_size: shorter side before cropping; default input_size * 256 // 224 (224 -> 256, 112 -> 128).
         flip: random horizontal flip in training; keep it off for datasets with left/right classes.
+        pixel_augment: training steps on the cropped 0-255 frames before normalisation (CrossNorm, background
+            MixUp; see `streamact.transforms.regularizers`).
 
     Returns:
         A `Compose` called as `transform(clip, rng)`.
@@ -62,6 +65,7 @@ def build_transform(
         steps = [ResizeShort(scale_size), MultiScaleCrop(input_size, MULTI_SCALES)]
         if flip:
             steps.append(RandomHorizontalFlip())
+        steps += list(pixel_augment)
     else:
         steps = [ResizeShort(scale_size), CenterCrop(input_size)]
     return Compose([*steps, ToTensor(), Normalize(mean, std)])

@@ -63,6 +63,7 @@ __all__ = [
     "generate_gestures",
     "generate_untrimmed",
     "generate_stream",
+    "generate_backgrounds",
     "iter_stream_frames",
 ]
 
@@ -859,3 +860,26 @@ def generate_stream(
     }
     out_path.with_suffix(".timeline.json").write_text(json.dumps(timeline) + "\n")
     return timeline
+
+
+def generate_backgrounds(out_dir: str | Path, *, num: int, seed: int = 0, size: int = 160) -> dict:
+    """Write `num` background scenes (PNG) of the kind the gestures are filmed against, without a hand.
+
+    Background MixUp (seed 001, `streamact.transforms.regularizers.BackgroundMixUp`) mixes such images into training
+    clips; LIGAR draws them from ImageNet, which is not available offline. Use a seed different from the dataset's
+    so the scenes are new.
+
+    Returns:
+        A summary: output directory, number of images, seed, size.
+    """
+    from PIL import Image
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(num):
+        tone = int(rng.integers(len(_SKIN_TONES) - 1))
+        skin = (_SKIN_TONES[tone] + (_SKIN_TONES[tone + 1] - _SKIN_TONES[tone]) * rng.random()).astype(np.float32)
+        Image.fromarray(_background(rng, size, skin).astype(np.uint8)).save(out / f"background_{i:04d}.png")
+    return {"out_dir": str(out), "num": num, "seed": seed, "size": size}
+
