@@ -17,11 +17,10 @@ import numpy as np
 import torch
 
 from streamact.data.datasets import build_records, synthetic
-from streamact.data.loader import build_loader
 from streamact.engine.config import load_config
-from streamact.engine.trainer import Trainer, build_dataset, evaluate
-
 from streamact.results import markdown_table, write_section
+
+from _runs import train_and_test
 
 EXPERIMENTS = {  # name -> (description, overrides)
     "tsm_in1k_bf16": ("TSM, ImageNet init, bf16", ["--model.name=tsm_efficientnet_lite0", "--amp=true"]),
@@ -87,28 +86,17 @@ def main() -> None:
         desc, overrides = EXPERIMENTS[name]
         cfg = load_config("configs/gestures_tsm_effl0_8f.yaml", overrides + [
             f"--data.root={data}", f"--epochs={args.epochs}", f"--out_dir={out / name}", "--eval_every=0"])
-        t0 = time.perf_counter()
-        trainer = Trainer(cfg)
-        history = [trainer.fit()]
-        train_minutes = (time.perf_counter() - t0) / 60
         test_records, class_names = build_records("jester", root=str(data), split="test")
-        pcfg = trainer.model.pretrained_cfg
-        test_set = build_dataset(cfg.data, test_records, train=False, mean=pcfg.mean, std=pcfg.std)
-        meter, _ = evaluate(trainer.model, build_loader(test_set, 16, shuffle=False, num_workers=2),
-                            len(class_names), class_names=class_names)
-        m = meter.compute()
-        lines = [json.loads(l) for l in (out / name / "metrics.jsonl").read_text().splitlines()]
-        clips_per_s = float(np.mean([l["train_clips_per_s"] for l in lines if l.get("event") == "epoch"]))
+        result, _, meters = train_and_test(cfg, {"test": (test_records, 1)}, class_names)
+        meter, m = meters["test"], result["tests"]["test"]
         results[name] = {"experiment": desc, "top1": m["top1"], "mean_class_acc": m["mean_class_accuracy"],
                          **reversed_pair_metrics(meter.scores, meter.labels, class_names),
-                         "train_clips_per_s": clips_per_s, "train_minutes": train_minutes,
-                         "epochs": cfg.epochs, "num_test": m["num_samples"], "last_epoch": history[-1]}
+                         "train_clips_per_s": result["train_clips_per_s"], "train_minutes": result["train_minutes"],
+                         "epochs": cfg.epochs, "num_test": m["num_samples"], "last_epoch": result["last_epoch"]}
         out.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(results, indent=2))
         print(name, {k: v for k, v in results[name].items() if k != "last_epoch"})
         write_results(results, data, args.per_class, args.epochs)  # after each run: partial results land too
-
-
 
 if __name__ == "__main__":
     main()
