@@ -6,7 +6,7 @@ every runtime preprocesses frames the same way the model was trained (DESIGN.md,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,16 @@ class PretrainedCfg:
     def replace(self, **changes: Any) -> PretrainedCfg:
         """A copy with some fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def relabel(self, num_classes: int, label_names: Sequence[str] | None = None) -> PretrainedCfg:
+        """A copy for a new classifier of `num_classes` classes named `label_names` (None: unknown).
+
+        Raises:
+            ValueError: the number of names differs from `num_classes`.
+        """
+        if label_names is not None and len(label_names) != num_classes:
+            raise ValueError(f"{len(label_names)} label names for {num_classes} classes")
+        return self.replace(num_classes=num_classes, label_names=tuple(label_names) if label_names is not None else None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (tuples become lists)."""

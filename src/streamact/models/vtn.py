@@ -269,12 +269,8 @@ class VTN(nn.Module):
             num_classes: new K; 0 removes the classifier.
             label_names: class names of the new classifier, if known.
         """
-        if label_names is not None and len(label_names) != num_classes:
-            raise ValueError(f"{len(label_names)} label names for {num_classes} classes")
+        self.pretrained_cfg = self.pretrained_cfg.relabel(num_classes, label_names)
         self.head.reset(num_classes)
-        self.pretrained_cfg = self.pretrained_cfg.replace(
-            num_classes=num_classes, label_names=tuple(label_names) if label_names is not None else None
-        )
 
 
 def _create_vtn(

@@ -325,14 +325,10 @@ class X3DLGD(nn.Module):
             num_classes: new K, or one K per dataset; 0 removes the heads.
             label_names: class names of the (first) new head, if known.
         """
-        first = _first_head_size(num_classes)
-        if label_names is not None and len(label_names) != first:
-            raise ValueError(f"{len(label_names)} label names for {first} classes")
+        self.pretrained_cfg = self.pretrained_cfg.relabel(_first_head_size(num_classes), label_names)
         device = self.out_conv[0].weight.device
         self._build_heads(num_classes)
         self.heads.to(device)
-        self.pretrained_cfg = self.pretrained_cfg.replace(
-            num_classes=first, label_names=tuple(label_names) if label_names is not None else None)
 
     # -- streaming ---------------------------------------------------------------------------------------
     def non_causal_layers(self) -> list[str]:
