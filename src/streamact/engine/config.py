@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["ModelConfig", "DataConfig", "OptimConfig", "LossConfig", "TrainConfig", "ConfigError", "load_config",
-           "apply_overrides", "save_config", "config_to_dict", "config_from_dict"]
+__all__ = ["ModelConfig", "DatasetSource", "DataConfig", "OptimConfig", "LossConfig", "TrainConfig", "ConfigError",
+           "load_config", "apply_overrides", "save_config", "config_to_dict", "config_from_dict"]
 
 
 class ConfigError(ValueError):
@@ -31,6 +31,25 @@ class ModelConfig:
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder (e.g. causal: true)
     init_weights: str = ""  # start from these weights (checkpoint or .safetensors; classes must match), e.g.
     #                         to fine-tune a bi-directionally trained model in its causal form
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """One dataset of a run: the primary one (`data.format`, `data.root`) or an entry of `data.joint`.
+
+    Attributes:
+        name: names the dataset's metrics (`val_top1_<name>`); the primary's is its root folder's name.
+        format: annotation format, as `data.format`.
+        root: dataset root directory.
+        train_split: split used for training.
+        val_split: split evaluated with this dataset's head ("" = none).
+    """
+
+    name: str
+    format: str
+    root: str
+    train_split: str
+    val_split: str
 
 
 @dataclass
@@ -57,6 +76,46 @@ class DataConfig:
     mixup_alpha: float = 0.2  # Beta(alpha, alpha) mixing weight, folded to <= 0.5 so the video dominates
     views: int = 1  # augmented views per sample for the consistency loss (1 = off, LIGAR/AugMix: 2 or 3)
     view_span: int = 0  # frames decoded per sample for the views' random temporal crops (0 = 1.5 x clip_len)
+    joint: list = field(default_factory=lambda: [])  # more datasets trained jointly, one classifier head each
+    #   (LIGAR multi-head training; needs a multi-head model, ligar_*): mappings {name, format, root}, optionally
+    #   train_split / val_split (default: this section's); name defaults to the root folder's name. The primary
+    #   dataset above is head 0 (what `forward`, export and streaming use), the entries heads 1.. in order;
+    #   batches mix all training sets. Not with loss.teacher (a teacher knows the primary's classes only).
+    #   YAML: joint: [{name: coarse, format: jester, root: data/coarse}]
+    #   CLI: --data.joint='[{name: coarse, format: jester, root: data/coarse}]'
+
+    def datasets(self) -> list[DatasetSource]:
+        """The primary dataset and the `joint` ones, in head order.
+
+        Raises:
+            ConfigError: a joint entry that is not a mapping, lacks format or root, has an unknown key, or a
+                dataset name used twice.
+        """
+        primary = DatasetSource(Path(self.root).name or self.format, self.format, self.root, self.train_split,
+                                self.val_split)
+        sources = [primary]
+        known = {f.name for f in dataclasses.fields(DatasetSource)}
+        for i, entry in enumerate(self.joint):
+            where = f"data.joint[{i}]"
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{where}: expected a mapping {{name, format, root}}, got {entry!r}")
+            unknown = sorted(map(str, set(entry) - known))
+            if unknown:
+                raise ConfigError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(known))})")
+            missing = [k for k in ("format", "root") if not entry.get(k)]
+            if missing:
+                raise ConfigError(f"{where}: missing '{missing[0]}'")
+            root = str(entry["root"])
+            sources.append(DatasetSource(
+                name=str(entry.get("name") or Path(root).name), format=str(entry["format"]), root=root,
+                train_split=str(entry.get("train_split", self.train_split)),
+                val_split=str(entry.get("val_split", self.val_split))))
+        names = [s.name for s in sources]
+        duplicate = next((n for n in names if names.count(n) > 1), None)
+        if duplicate is not None:
+            raise ConfigError(f"data.joint: two datasets are named '{duplicate}' (the primary is named after its "
+                              f"root folder); give the joint entries distinct names")
+        return sources
 
 
 @dataclass
@@ -191,7 +250,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Tr
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         data = yaml.safe_load(path.read_text()) or {}
-    return apply_overrides(config_from_dict(data, source=str(path)), list(overrides))
+    cfg = apply_overrides(config_from_dict(data, source=str(path)), list(overrides))
+    cfg.data.datasets()  # a bad data.joint entry is reported here, before any data is read
+    return cfg
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:

@@ -5,15 +5,21 @@
        (accumulate, clip or AGC, step, schedule, head-only stage) ──► ACS scores ──► metrics.jsonl / .csv
        ──► checkpoint (atomic) each epoch
 
+With `data.joint`, the records of several datasets are shuffled together and every sample is scored by its
+dataset's head (LIGAR multi-head training); each dataset's val split is evaluated with its own head.
+
 Runs single-process or under `torchrun` (DDP over gloo on CPU). bf16 autocast on CPU with `amp=True`.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import inspect
 import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +31,7 @@ from tqdm import tqdm
 from streamact.data.acs import ACSClipSampler, ACSScoreStore
 from streamact.data.datasets import build_records
 from streamact.data.loader import VideoDataset, build_loader, set_epoch
+from streamact.data.multi import join_records, split_by_dataset
 from streamact.data.sampling import ClipSampler
 from streamact.engine import distributed as dist
 from streamact.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -47,20 +54,50 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or inf; training stops and keeps the last good checkpoint."""
 
 
-def build_model_from_config(cfg: TrainConfig, class_names: list[str], *, pretrained: bool | None = None) -> nn.Module:
-    """The model of a recipe; its `pretrained_cfg` records the input size, sampling and labels it is trained on."""
+def build_model_from_config(cfg: TrainConfig, class_names: list[str], *,
+                            joint_class_names: Sequence[Sequence[str]] = (),
+                            pretrained: bool | None = None) -> nn.Module:
+    """The model of a recipe; its `pretrained_cfg` records the input size, sampling and labels it is trained on.
+
+    Args:
+        cfg: the recipe.
+        class_names: the (primary) dataset's classes: head 0, which `forward`, `pretrained_cfg`, export and
+            streaming use.
+        joint_class_names: with `data.joint`, the classes of every dataset in head order (the first are
+            `class_names`); a checkpoint keeps them under "joint_class_names".
+        pretrained: override `model.pretrained`.
+
+    Raises:
+        ConfigError: `data.joint` without the class names of every dataset, or a model that cannot have one head
+            per dataset (its builder rejects a list of class counts, or its `forward_head` takes no dataset_id).
+    """
     m, d = cfg.model, cfg.data
-    model = create_model(
-        m.name,
-        pretrained=m.pretrained if pretrained is None else pretrained,
-        num_classes=len(class_names),
-        label_names=class_names,
-        num_segments=d.clip_len,
-        img_size=d.input_size,
-        dropout=m.dropout,
-        partial_bn=m.partial_bn,
-        **m.kwargs,
-    )
+    num_heads = len(d.joint) + 1
+    if num_heads > 1 and len(joint_class_names) != num_heads:
+        raise ConfigError(f"the config trains {num_heads} datasets (data.joint) but class names of "
+                          f"{len(joint_class_names)} were given; a joint checkpoint keeps them under "
+                          f"'joint_class_names'")
+    if num_heads > 1 and list(joint_class_names[0]) != list(class_names):
+        raise ValueError("joint_class_names[0] must be the primary dataset's class_names")
+    needs_heads = f"data.joint needs a model with one head per dataset (ligar_*), not {m.name}"
+    try:
+        model = create_model(
+            m.name,
+            pretrained=m.pretrained if pretrained is None else pretrained,
+            num_classes=[len(c) for c in joint_class_names] if num_heads > 1 else len(class_names),
+            label_names=class_names,
+            num_segments=d.clip_len,
+            img_size=d.input_size,
+            dropout=m.dropout,
+            partial_bn=m.partial_bn,
+            **m.kwargs,
+        )
+    except (TypeError, ValueError) as exc:
+        if num_heads == 1:
+            raise
+        raise ConfigError(f"{needs_heads}: building it with {num_heads} heads failed ({exc})") from exc
+    if num_heads > 1 and "dataset_id" not in inspect.signature(model.forward_head).parameters:
+        raise ConfigError(f"{needs_heads}: its forward_head takes no dataset_id")
     model.pretrained_cfg = model.pretrained_cfg.replace(
         frame_interval=d.frame_interval, num_segments=d.clip_len if d.sampling == "segment" else None)
     if m.init_weights:
@@ -108,13 +145,18 @@ class TrainStep(nn.Module):
     schedule, confidence penalty, local and class-centre push) ─► + Jensen-Shannon consistency between the views
     ─► + distillation from teacher logits.
 
+    Joint training (`data.joint`): the features are computed once for the whole mixed batch; each dataset's samples
+    go through the steps above with that dataset's head, and the per-dataset losses are weighted by their sample
+    counts (so the loss stays a mean over the batch).
+
     Args:
         model: the recognizer.
-        cfg: the run's configuration (its `loss` section and label smoothing).
+        cfg: the run's configuration (its `loss` section, label smoothing and the number of joint datasets).
         steps_per_epoch: optimizer steps per epoch (the metric scale schedule counts epochs).
 
     Raises:
-        ConfigError: an unknown loss, or the metric loss on a model without a metric head.
+        ConfigError: an unknown loss, the metric loss on a model without a metric head, or distillation with joint
+            datasets.
     """
 
     def __init__(self, model: nn.Module, cfg: TrainConfig, *, steps_per_epoch: int) -> None:
@@ -122,6 +164,10 @@ class TrainStep(nn.Module):
         self.model = model
         self.cfg = cfg.loss
         self.label_smoothing = cfg.optim.label_smoothing
+        self.num_heads = len(cfg.data.joint) + 1
+        if self.num_heads > 1 and cfg.loss.teacher:
+            raise ConfigError("loss.teacher (distillation) does not work with data.joint: a teacher predicts the "
+                              "primary dataset's classes only")
         self.metric = None
         if cfg.loss.name == "metric":
             if not hasattr(model, "forward_metric"):
@@ -134,39 +180,36 @@ class TrainStep(nn.Module):
         elif cfg.loss.name != "ce":
             raise ConfigError(f"unknown loss.name '{cfg.loss.name}' (choose ce or metric)")
 
-    def _head(self, features: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Logits, and for the metric loss the cosines and embeddings (logits = current scale × cosines)."""
+    def _head(self, features: torch.Tensor, step: int,
+              dataset_id: int | None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Logits, and for the metric loss the cosines and embeddings (logits = current scale × cosines), of the
+        head of `dataset_id` (None: the model's only head)."""
+        route = {} if dataset_id is None else {"dataset_id": dataset_id}
         if self.metric is None:
-            return self.model.forward_head(features), None, None
-        cos, embeddings = self.model.forward_metric(features)
+            return self.model.forward_head(features, **route), None, None
+        cos, embeddings = self.model.forward_metric(features, **route)
         return cos * self.metric.scale(step), cos, embeddings
 
-    def forward(self, clips: torch.Tensor, labels: torch.Tensor, step: int,
-                teacher_logits: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """Loss of a batch of (B, C, T, H, W) clips or (B, V, C, T, H, W) views.
-
-        Returns:
-            The loss, the first view's logits (B, K) and the loss parts (floats) for logging.
-        """
-        batch, views = len(labels), clips.shape[1] if clips.ndim == 6 else 1
-        x = clips.flatten(0, 1) if views > 1 else clips  # (B*V, C, T, H, W)
-        y = labels.repeat_interleave(views)  # (B*V,)
-        features = self.model.forward_features(x)
-        if self.cfg.rsc:
-            # Only the head runs inside bn_eval, so only its BatchNorm layers switch to eval mode.
-            with bn_eval(self.model):
-                features = rsc_features(features, lambda f: self._head(f, step)[0], y)
-                logits, cos, embeddings = self._head(features, step)
-        else:
-            logits, cos, embeddings = self._head(features, step)
+    def _loss(self, features: torch.Tensor, labels: torch.Tensor, step: int, views: int, dataset_id: int | None,
+              teacher_logits: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Loss of one head on the features (n*V, ...) of n samples' views (sample-major); see `forward`."""
+        y = labels.repeat_interleave(views)  # (n*V,)
+        # BatchNorm cannot normalise one vector: a dataset with a single sample in a mixed batch is scored with its
+        # head's running statistics. RSC re-runs the head with them anyway; only the head runs inside bn_eval, so
+        # only its BatchNorm layers switch to eval mode.
+        with bn_eval(self.model) if self.cfg.rsc or len(y) < 2 else contextlib.nullcontext():
+            if self.cfg.rsc:
+                features = rsc_features(features, lambda f: self._head(f, step, dataset_id)[0], y)
+            logits, cos, embeddings = self._head(features, step, dataset_id)
         logits = logits.float()
         parts: dict[str, float] = {}
         if self.metric is None:
             loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         else:
-            loss, metric_parts = self.metric(cos.float(), embeddings.float(), y, self.model.heads[0].weight, step)
+            centres = self.model.heads[0 if dataset_id is None else dataset_id].weight
+            loss, metric_parts = self.metric(cos.float(), embeddings.float(), y, centres, step)
             parts.update({k: float(v.detach()) for k, v in metric_parts.items()})
-        per_view = logits.view(batch, views, -1)  # (B, V, K)
+        per_view = logits.view(len(labels), views, -1)  # (n, V, K)
         if views > 1:
             consistency = js_consistency_loss(per_view.transpose(0, 1))
             parts["consistency"] = float(consistency.detach())
@@ -177,13 +220,52 @@ class TrainStep(nn.Module):
             loss = loss + self.cfg.kd_weight * distill
         return loss, per_view[:, 0], parts
 
+    def forward(self, clips: torch.Tensor, labels: torch.Tensor, step: int,
+                teacher_logits: torch.Tensor | None = None,
+                dataset_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Loss of a batch.
+
+        Args:
+            clips: (B, C, T, H, W) clips or (B, V, C, T, H, W) views.
+            labels: (B,) classes, each in its own dataset's classes.
+            step: optimizer step, 0-based (the metric scale schedule).
+            teacher_logits: (B, K) distillation targets, or None.
+            dataset_ids: (B,) dataset (head) of every sample when training on several datasets, else None.
+
+        Returns:
+            The loss, the first view's logits (B, K) and the loss parts (floats) for logging. With `dataset_ids`
+            the logits are (B, max K): each row holds its dataset's classes, padded with -inf (softmax gives the
+            padding probability 0, argmax never picks it).
+        """
+        batch, views = len(labels), clips.shape[1] if clips.ndim == 6 else 1
+        x = clips.flatten(0, 1) if views > 1 else clips  # (B*V, C, T, H, W)
+        features = self.model.forward_features(x)
+        if dataset_ids is None:
+            return self._loss(features, labels, step, views, None, teacher_logits)
+        loss, parts, firsts, order = 0.0, {}, [], []
+        width = max(h.num_classes for h in self.model.heads)
+        for d, idx in enumerate(split_by_dataset(dataset_ids, self.num_heads)):
+            if not len(idx):
+                continue
+            rows = (idx[:, None] * views + torch.arange(views)).flatten()  # (n*V,): the views of samples idx
+            loss_d, first_d, parts_d = self._loss(features[rows], labels[idx], step, views, d, None)
+            share = len(idx) / batch
+            loss = loss + share * loss_d
+            for k, v in parts_d.items():
+                parts[k] = parts.get(k, 0.0) + share * v
+            firsts.append(F.pad(first_d, (0, width - first_d.shape[1]), value=float("-inf")))  # (n, max K)
+            order.append(idx)
+        first = torch.cat(firsts)[torch.argsort(torch.cat(order))]  # (B, max K), back in batch order
+        return loss, first, parts
+
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, num_classes: int, *, class_names=None, amp: bool = False,
-             progress: bool = False) -> tuple[ClassificationMeter, int]:
+def evaluate(model: nn.Module, loader, num_classes: int, *, class_names=None, dataset_id: int | None = None,
+             amp: bool = False, progress: bool = False) -> tuple[ClassificationMeter, int]:
     """Run the model over a loader; multi-view clips (B, V, C, T, H, W) are averaged over V (softmax scores).
 
-    Returns the filled meter and the number of samples skipped as unreadable.
+    `dataset_id` scores with that dataset's head of a multi-head model (``forward_head(features, dataset_id)``)
+    instead of `model(x)`. Returns the filled meter and the number of samples skipped as unreadable.
     """
     model.eval()
     meter = ClassificationMeter(num_classes, class_names)
@@ -196,7 +278,10 @@ def evaluate(model: nn.Module, loader, num_classes: int, *, class_names=None, am
         views = clips.shape[1] if clips.ndim == 6 else 1
         flat = clips.flatten(0, 1) if clips.ndim == 6 else clips  # (B*V, C, T, H, W)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            logits = model(flat).float()
+            if dataset_id is None:
+                logits = model(flat).float()
+            else:
+                logits = model.forward_head(model.forward_features(flat), dataset_id).float()
         probs = logits.softmax(-1).view(len(labels), views, -1).mean(1)  # (B, num_classes)
         meter.update(probs.numpy(), labels.numpy())
     return meter, num_bad
@@ -224,16 +309,22 @@ class Trainer:
             raise ConfigError(f"unknown optim.clip_mode '{cfg.optim.clip_mode}' (choose norm or agc)")
         torch.manual_seed(cfg.seed)
 
-        train_records, self.class_names = build_records(cfg.data.format, root=cfg.data.root,
-                                                        split=cfg.data.train_split)
-        self.model = build_model_from_config(cfg, self.class_names)
+        self.sources = cfg.data.datasets()  # the primary dataset (head 0), then data.joint
+        # Labels stay local to their dataset; the dataset of a sample is looked up from its index in the batch.
+        self.joint = join_records({s.name: build_records(s.format, root=s.root, split=s.train_split)
+                                   for s in self.sources})
+        train_records, self.class_names = self.joint.records, self.joint.class_names[0]
+        self.multi_head = len(self.sources) > 1
+        self.model = build_model_from_config(cfg, self.class_names,
+                                             joint_class_names=self.joint.class_names if self.multi_head else ())
         # Preprocessing comes from the model's pretrained config, the same one every runtime reuses.
         mean, std = self.model.pretrained_cfg.mean, self.model.pretrained_cfg.std
         self.train_set = build_dataset(cfg.data, train_records, train=True, mean=mean, std=std, seed=cfg.seed)
-        self.val_set = None
-        if cfg.data.val_split:
-            val_records, _ = build_records(cfg.data.format, root=cfg.data.root, split=cfg.data.val_split)
-            self.val_set = build_dataset(cfg.data, val_records, train=False, mean=mean, std=std, seed=cfg.seed)
+        # One val set per dataset (None without a val split), each scored with its own head.
+        self.val_sets = [
+            build_dataset(cfg.data, build_records(s.format, root=s.root, split=s.val_split)[0], train=False,
+                          mean=mean, std=std, seed=cfg.seed) if s.val_split else None
+            for s in self.sources]
         # Full batches only: BatchNorm over pooled vectors (LIGAR's global path and embedding) needs 2+ samples.
         self.train_loader = build_loader(self.train_set, cfg.data.batch_size, shuffle=True,
                                          num_workers=cfg.data.num_workers, distributed=self.distributed,
@@ -261,6 +352,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "config": config_to_dict(self.cfg),
             "class_names": list(self.class_names),
+            "joint_class_names": [list(c) for c in self.joint.class_names],
             "epoch": self.epoch,
             "step": self.step,
             "best_top1": self.best_top1,
@@ -271,8 +363,8 @@ class Trainer:
     def resume(self, path: str | Path | None = None) -> None:
         """Continue from a checkpoint (default: `<out_dir>/last.pt`)."""
         ckpt = load_checkpoint(path or self.out_dir / "last.pt")
-        if list(ckpt["class_names"]) != list(self.class_names):
-            raise ValueError("checkpoint classes differ from the dataset's; cannot resume")
+        if ckpt.get("joint_class_names", [ckpt["class_names"]]) != self.joint.class_names:
+            raise ValueError("checkpoint classes differ from the datasets'; cannot resume")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -311,7 +403,8 @@ class Trainer:
         if frozen or self.frozen:  # freezing (again, after train()) or unfreezing after the head-only stage
             freeze_backbone(self.model, frozen)
         if self.distributed and frozen != self.frozen:  # DDP syncs the parameters trainable when it is built
-            self.net = nn.parallel.DistributedDataParallel(self.train_step)
+            # A mixed batch may lack a dataset, leaving its head without gradient in that step.
+            self.net = nn.parallel.DistributedDataParallel(self.train_step, find_unused_parameters=self.multi_head)
         self.frozen = frozen
         if self.acs is not None:
             self.acs.set_epoch(self.epoch)
@@ -337,7 +430,8 @@ class Trainer:
                 if self.teacher is not None:
                     with torch.no_grad():
                         teacher_logits = self.teacher(batch.clips[:, 0] if batch.clips.ndim == 6 else batch.clips)
-                loss, logits, parts = self.net(batch.clips, labels, self.step, teacher_logits)
+                dataset_ids = self.joint.dataset_of(batch.index) if self.multi_head else None
+                loss, logits, parts = self.net(batch.clips, labels, self.step, teacher_logits, dataset_ids)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"loss is {loss.item()} at epoch {self.epoch + 1}, step {self.step}: lower optim.lr, enable "
@@ -384,16 +478,25 @@ class Trainer:
         self.step += 1
 
     def validate(self) -> dict:
-        if self.val_set is None:
-            return {}
-        # Every rank scores the whole split (not a shard), so the metrics are complete wherever they are read.
-        loader = build_loader(self.val_set, self.cfg.data.batch_size, shuffle=False, distributed=False,
-                              num_workers=self.cfg.data.num_workers, seed=self.cfg.seed)
-        meter, bad = evaluate(self.model, loader, len(self.class_names), class_names=self.class_names,
-                              amp=self.cfg.amp, progress=self.progress)
-        m = meter.compute()
-        return {"val_top1": m["top1"], "val_top5": m["top5"], "val_mean_class_accuracy": m["mean_class_accuracy"],
-                "val_skipped_samples": bad}
+        """The primary dataset's `val_top1`, `val_top5`, `val_mean_class_accuracy` and, with joint datasets,
+        `val_top1_<name>` and `val_rank_map_<name>` of every dataset; `val_skipped_samples` counts all."""
+        metrics: dict = {}
+        for d, (source, val_set) in enumerate(zip(self.sources, self.val_sets)):
+            if val_set is None:
+                continue
+            # Every rank scores the whole split (not a shard), so the metrics are complete wherever they are read.
+            loader = build_loader(val_set, self.cfg.data.batch_size, shuffle=False, distributed=False,
+                                  num_workers=self.cfg.data.num_workers, seed=self.cfg.seed)
+            class_names = self.joint.class_names[d]
+            meter, bad = evaluate(self.model, loader, len(class_names), class_names=class_names,
+                                  dataset_id=d if self.multi_head else None, amp=self.cfg.amp, progress=self.progress)
+            m = meter.compute()
+            if d == 0:
+                metrics.update(val_top1=m["top1"], val_top5=m["top5"], val_mean_class_accuracy=m["mean_class_accuracy"])
+            if self.multi_head:
+                metrics.update({f"val_top1_{source.name}": m["top1"], f"val_rank_map_{source.name}": m["rank_map"]})
+            metrics["val_skipped_samples"] = metrics.get("val_skipped_samples", 0) + bad
+        return metrics
 
     def fit(self, *, resume: bool = False) -> dict:
         """Train for `cfg.epochs` (continuing from `last.pt` when resume=True). Returns the last epoch's metrics."""

@@ -40,7 +40,8 @@ def load_trained_model(path: str | Path) -> tuple[nn.Module, TrainConfig]:
                          "`streamact train`")
     cfg = config_from_dict(ckpt["config"], source=str(path))
     class_names = [str(name) for name in ckpt["class_names"]]
-    model = build_model_from_config(cfg, class_names, pretrained=False)
+    model = build_model_from_config(cfg, class_names, joint_class_names=ckpt.get("joint_class_names", ()),
+                                    pretrained=False)
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
