@@ -1,6 +1,9 @@
+from pathlib import Path
+
 import pytest
 
 from streamact.engine.config import ConfigError, apply_overrides, config_from_dict, load_config
+from streamact.models import is_model
 
 
 def test_yaml_then_overrides(tmp_path):
@@ -37,3 +40,11 @@ def test_roundtrip_from_dict():
 
     again = config_from_dict(config_to_dict(cfg))
     assert again == cfg and again.model.kwargs == {"foo": 3}
+
+
+@pytest.mark.parametrize("recipe", sorted(Path(__file__).parents[2].joinpath("configs").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_shipped_recipes_load_and_name_registered_models(recipe):
+    cfg = load_config(recipe)
+    assert is_model(cfg.model.name)
+    assert cfg.out_dir.startswith("runs/") and cfg.epochs > 0
