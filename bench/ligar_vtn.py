@@ -3,7 +3,7 @@
 Experiments (each trained once with the recipe below, results cached in runs/bench_ligar_vtn/results.json):
 
 - compare: LIGAR (X3D-MobileNetV3-LGD, metric head) vs TSM vs VTN at matched input (dense 8 frames at stride 2,
-  112²), with MACs per streamed frame;
+  96²), with MACs per streamed frame;
 - vtn: VTN on RGB, RGB difference, stacked RGB + RGB difference, and stacked distilled from the RGB + RGB-difference
   ensemble (seed 002 Table 1 analogue);
 - acs: on untrimmed videos where the gesture fills 20-35% of the frames, uniform clip sampling vs Adaptive Clip
@@ -35,7 +35,9 @@ from streamact.transforms.regularizers import collect_channel_stats
 from _runs import ResultCache, test_model, train_and_test
 
 RECIPE = "configs/gestures_tsm_effl0_8f.yaml"
-DENSE = ["--data.sampling=dense", "--data.frame_interval=2", "--amp=true", "--eval_every=0"]
+SIZE, BATCH = 96, 8  # small crops and batches: more optimizer steps in the time budget of 15 runs on 2 cores
+COMMON = [f"--data.input_size={SIZE}", f"--data.batch_size={BATCH}", "--amp=true", "--eval_every=0"]
+DENSE = COMMON + ["--data.sampling=dense", "--data.frame_interval=2"]
 TSM = ["--model.name=tsm_efficientnet_lite0"]
 VTN = ["--model.name=vtn_efficientnet_lite0", "--model.dropout=0"]
 LIGAR = ["--model.name=ligar_x3d_mobilenetv3", "--model.pretrained=false", "--model.dropout=0",
@@ -49,8 +51,6 @@ EXPERIMENTS = {
     "vtn_rgb": (("compare", "vtn"), "VTN, ImageNet init, RGB", VTN + DENSE, "gestures", {"1 clip": 1}),
     "ligar": (("compare",), "LIGAR, from scratch (no ImageNet X3D offline), metric head", LIGAR + DENSE, "gestures",
               {"1 clip": 1}),
-    "tsm_dense_scratch": (("compare",), "TSM, from scratch, continuous", TSM + DENSE + ["--model.pretrained=false"],
-                          "gestures", {"1 clip": 1}),
     "vtn_rgbdiff": (("vtn",), "VTN, RGB difference", VTN + DENSE + ["--model.kwargs.modality=rgbdiff"], "gestures",
                     {"1 clip": 1}),
     "vtn_stacked": (("vtn",), "VTN, stacked RGB + RGB difference", VTN + DENSE + ["--model.kwargs.modality=stacked"],
@@ -61,18 +61,20 @@ EXPERIMENTS = {
                                                                                   "gesture segment, 1 clip": 1}),
     "acs_on": (("acs",), "Adaptive Clip Selection", TSM + DENSE + ["--data.acs=true"], "untrimmed",
                {"video, 10 clips": 10, "gesture segment, 1 clip": 1}),
-    "tsm_segment": (("sampling",), "TSM, ImageNet init, sparse (8 segments)", TSM + ["--amp=true", "--eval_every=0"],
+    "tsm_segment": (("sampling",), "TSM, ImageNet init, sparse (8 segments)", TSM + COMMON,
                     "gestures", {"1 clip": 1, "10 clips": 10}),
     "reg_base": (("regularisers",), "staged schedule, no regulariser", TSM + DENSE + STAGED, "gestures",
                  {"1 clip": 1}),
     "reg_rsc": (("regularisers",), "+ RSC", TSM + DENSE + STAGED + ["--loss.rsc=true"], "gestures", {"1 clip": 1}),
-    "reg_views": (("regularisers",), "+ 2 views with temporal crops, JS consistency (12)",
-                  TSM + DENSE + STAGED + ["--data.views=2"], "gestures", {"1 clip": 1}),
     "reg_crossnorm": (("regularisers",), "+ CrossNorm (p 0.45)", TSM + DENSE + STAGED, "gestures", {"1 clip": 1}),
     "reg_mixup": (("regularisers",), "+ background MixUp (p 0.5)", TSM + DENSE + STAGED, "gestures", {"1 clip": 1}),
     "reg_agc": (("regularisers",), "+ adaptive gradient clipping (0.2) instead of norm clipping",
                 TSM + DENSE + STAGED + ["--optim.clip_mode=agc", "--optim.clip_grad=0.2"], "gestures",
                 {"1 clip": 1}),
+    "reg_views": (("regularisers",), "+ 2 views with temporal crops, JS consistency (12)",
+                  TSM + DENSE + STAGED + ["--data.views=2"], "gestures", {"1 clip": 1}),
+    "tsm_dense_scratch": (("compare",), "TSM, from scratch, continuous", TSM + DENSE + ["--model.pretrained=false"],
+                          "gestures", {"1 clip": 1}),
 }
 GROUPS = ("compare", "vtn", "acs", "sampling", "regularisers")
 
@@ -103,11 +105,11 @@ def segment_records(root: Path, records: list[VideoRecord]) -> list[VideoRecord]
 
 
 def macs_per_frame(name: str, overrides: list[str]) -> int:
-    """MACs of one streaming step of the experiment's model at 112² with 8-frame windows."""
+    """MACs of one streaming step of the experiment's model at the benchmark's input with 8-frame windows."""
     kwargs = {o.split("=")[0].rsplit(".", 1)[1]: o.split("=")[1] for o in overrides if o.startswith("--model.kwargs.")}
     model_name = next(o.split("=")[1] for o in overrides if o.startswith("--model.name="))
     with torch.device("meta"):
-        model = create_model(model_name, num_classes=15, num_segments=8, img_size=112, **kwargs)
+        model = create_model(model_name, num_classes=15, num_segments=8, img_size=SIZE, **kwargs)
     return count_step_macs(model.make_causal())
 
 
@@ -153,9 +155,9 @@ def write_report(cache: ResultCache, epochs: int, per_class: int) -> None:
 
     cols = ["experiment", "top1", "mean_class_acc", "rank_mAP", "train_min"]
     parts = [f"## LIGAR and VTN on synthetic gestures (issue 4)\n\n15 classes, {per_class} videos per class (70% train), "
-             f"128² videos, 112² crops, AdamW lr 1e-3 with cosine schedule (0.5 epoch warm-up) unless noted, "
-             f"{epochs} epochs, batch 16, bf16 autocast; tests on the test split, one centre crop.\n",
-             "### LIGAR vs TSM vs VTN at matched input (dense 8 frames at stride 2, 112²)\n\nGMACs per streamed frame = "
+             f"128² videos, {SIZE}² crops, AdamW lr 1e-3 with cosine schedule (0.5 epoch warm-up) unless noted, "
+             f"{epochs} epochs, batch {BATCH}, bf16 autocast; tests on the test split, one centre crop unless noted.\n",
+             f"### LIGAR vs TSM vs VTN at matched input (dense 8 frames at stride 2, {SIZE}²)\n\nGMACs per streamed frame = "
              "one `forward_step` (TSM: one backbone pass; VTN: one encoder pass + the decoder over the window; LIGAR: "
              "the whole clip, its sliding-window form).\n",
              markdown_table(rows(["tsm_dense", "vtn_rgb", "ligar", "tsm_dense_scratch"], "1 clip"),
