@@ -56,3 +56,13 @@ def test_meta_counting_leaves_no_real_memory():
     row = model_complexity("tsn_resnet50")
     assert row["params"] > 0 and isinstance(row["macs_per_clip"], int)
     assert torch.zeros(1).device.type == "cpu"  # the meta device context does not leak
+
+
+def test_per_frame_cost_is_one_streaming_step():
+    # TSM: one backbone pass per frame; LIGAR's sliding window re-runs the whole clip; VTN encodes the new frame once
+    # and runs the decoder over the window (more than a T-th of the clip, less than the clip).
+    tsm, ligar, vtn = (model_complexity(n, num_segments=8) for n in
+                       ("tsm_mobilenetv2_100", "ligar_x3d_mobilenetv3", "vtn_mobilenetv2_100"))
+    assert tsm["macs_per_frame"] * 8 == tsm["macs_per_clip"]
+    assert ligar["macs_per_frame"] == ligar["macs_per_clip"]
+    assert vtn["macs_per_clip"] / 8 < vtn["macs_per_frame"] < vtn["macs_per_clip"]

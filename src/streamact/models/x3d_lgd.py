@@ -174,8 +174,6 @@ class X3DLGD(nn.Module):
     """
 
     num_features = _NUM_FEATURES
-    # Each `forward_step` re-runs a whole clip, so a streamed frame costs the clip's MACs, not clip / clip_len.
-    step_recomputes_clip = True
 
     def __init__(
         self,
