@@ -79,14 +79,14 @@ EXPERIMENTS = {
 GROUPS = ("compare", "vtn", "acs", "sampling", "regularisers")
 
 
-def prepare_data(root: Path, per_class: int) -> dict[str, Path]:
+def prepare_data(root: Path, per_class: int, untrimmed_per_class: int) -> dict[str, Path]:
     """Generate (once) the trimmed and untrimmed gesture sets, background images and CrossNorm statistics."""
     paths = {"gestures": root / "bench_small_gestures", "untrimmed": root / "bench_untrimmed",
              "backgrounds": root / "bench_backgrounds"}
     if not (paths["gestures"] / "test.csv").exists():
         synthetic.generate_gestures(paths["gestures"], per_class=per_class, seed=1, size=128, num_workers=2)
     if not (paths["untrimmed"] / "test.csv").exists():
-        synthetic.generate_untrimmed(paths["untrimmed"], per_class=per_class, seed=2, size=128, length=(48, 72),
+        synthetic.generate_untrimmed(paths["untrimmed"], per_class=untrimmed_per_class, seed=2, size=128, length=(48, 72),
                                      gesture_fraction=(0.2, 0.35), num_workers=2)
     if not paths["backgrounds"].exists():
         synthetic.generate_backgrounds(paths["backgrounds"], num=60, seed=3, size=128)
@@ -140,7 +140,8 @@ def run(name: str, paths: dict[str, Path], epochs: int, out: Path, cache: Result
     print(name, json.dumps(result["tests"]), flush=True)
 
 
-def write_report(cache: ResultCache, epochs: int, per_class: int) -> None:
+def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
+    epochs, per_class = args.epochs, args.per_class
     def rows(names, test):
         out = []
         for n in names:
@@ -176,7 +177,8 @@ def write_report(cache: ResultCache, epochs: int, per_class: int) -> None:
                         "acs_ready_fraction": r["last_epoch"].get("acs_ready_fraction", ""),
                         "train_min": r["train_minutes"]})
     if acs:
-        parts += [f"\n### Adaptive Clip Selection on untrimmed videos (seed 001 Table 3 analogue)\n\n15 classes, {per_class} "
+        parts += [f"\n### Adaptive Clip Selection on untrimmed videos (seed 001 Table 3 analogue)\n\n15 classes, "
+                  f"{args.untrimmed_per_class} "
                   f"videos per class of 48-72 frames in which the labelled gesture fills 20-35% (the rest idle "
                   f"motion: induced label noise); TSM, dense 8×2, {epochs + 3} epochs; ACS collects from epoch 2 and "
                   f"samples a video by Eq. 1 once 70% of its frames have scores. `acs_ready_fraction` = share of "
@@ -197,7 +199,8 @@ def write_report(cache: ResultCache, epochs: int, per_class: int) -> None:
                   f"schedule: 1 head-only epoch with the backbone and its BatchNorm frozen, 1 cosine warm-up epoch "
                   f"from 1%, then the α-cosine (α 1.5) to 1% ({epochs} epochs in all).\n", markdown_table(reg, cols)]
     write_section("ligar_vtn", "\n".join(parts),
-                  command=f"python bench/ligar_vtn.py --epochs {epochs} --per-class {per_class}")
+                  command=f"python bench/ligar_vtn.py --epochs {epochs} --per-class {per_class} "
+                          f"--untrimmed-per-class {args.untrimmed_per_class}")
 
 
 def main() -> None:
@@ -205,13 +208,14 @@ def main() -> None:
     parser.add_argument("--groups", default=",".join(GROUPS), help="comma-separated groups to run")
     parser.add_argument("--only", default="", help="comma-separated experiment names (overrides --groups)")
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--per-class", type=int, default=30)
+    parser.add_argument("--per-class", type=int, default=50, help="trimmed videos per class")
+    parser.add_argument("--untrimmed-per-class", type=int, default=30, help="untrimmed videos per class (ACS)")
     parser.add_argument("--data", default="data")
     parser.add_argument("--out", default="runs/bench_ligar_vtn")
     args = parser.parse_args()
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    paths = prepare_data(Path(args.data), args.per_class)
+    paths = prepare_data(Path(args.data), args.per_class, args.untrimmed_per_class)
     print(f"data ready in {time.perf_counter() - t0:.0f}s", flush=True)
     out = Path(args.out)
     cache = ResultCache(out / "results.json")
@@ -220,7 +224,7 @@ def main() -> None:
     for name in names:
         if name not in cache:
             run(name, paths, args.epochs, out, cache)
-        write_report(cache, args.epochs, args.per_class)  # after each run: partial results land too
+        write_report(cache, args)  # after each run: partial results land too
 
 
 if __name__ == "__main__":
