@@ -17,6 +17,7 @@ def _result(*, ratio8, agree_warm):
             "peers": {"peers_ms_per_frame": 80.0, "ours_ms_per_frame": 1.6, "ratio": 50.0},
             "end_to_end": {"runtime": "openvino bf16", "input": 112, "frames": 10, "frames_per_s": 120.0},
             "bf16_agreement": agreement,
+            "step_profile": {"size": 224, "ms_by_node_type": {"Convolution": 1.0, "Reorder": 0.3}, "reorder_nodes": 7},
             "memory": {"frames": 10, "rss_start_mb": 1.0, "rss_end_mb": 1.0, "growth_mb": 0.0}}
 
 
@@ -34,3 +35,4 @@ def test_goals_follow_the_numbers():
 def test_markdown_reports_both_agreements():
     text = to_markdown(_result(ratio8=6.5, agree_warm=0.995))
     assert "**0.9950** on the 60 steps with a full window" in text and "0.9800 on all 100 steps" in text
+    assert "1.300 in all): Convolution 1.000, Reorder 0.300. The 7 Reorder nodes" in text
