@@ -26,7 +26,7 @@ import torch
 from streamact.complexity import count_step_macs
 from streamact.data.datasets import build_records, synthetic
 from streamact.data.records import VideoRecord
-from streamact.engine.config import load_config
+from streamact.engine.config import TrainConfig, load_config
 from streamact.losses.distillation import load_teacher
 from streamact.models import create_model
 from streamact.results import markdown_table, write_section
@@ -104,12 +104,11 @@ def segment_records(root: Path, records: list[VideoRecord]) -> list[VideoRecord]
             for r in records]
 
 
-def macs_per_frame(name: str, overrides: list[str]) -> int:
-    """MACs of one streaming step of the experiment's model at the benchmark's input with 8-frame windows."""
-    kwargs = {o.split("=")[0].rsplit(".", 1)[1]: o.split("=")[1] for o in overrides if o.startswith("--model.kwargs.")}
-    model_name = next(o.split("=")[1] for o in overrides if o.startswith("--model.name="))
+def macs_per_frame(cfg: TrainConfig, num_classes: int) -> int:
+    """MACs of one streaming step of the recipe's model at its input size and clip length."""
     with torch.device("meta"):
-        model = create_model(model_name, num_classes=15, num_segments=8, img_size=SIZE, **kwargs)
+        model = create_model(cfg.model.name, num_classes=num_classes, num_segments=cfg.data.clip_len,
+                             img_size=cfg.data.input_size, **cfg.model.kwargs)
     return count_step_macs(model.make_causal())
 
 
@@ -130,7 +129,7 @@ def run(name: str, paths: dict[str, Path], epochs: int, out: Path, cache: Result
         test_sets[test] = (records, clips)
     print(f"== {name}: {desc}", flush=True)
     result, trainer, _ = train_and_test(cfg, test_sets, class_names)
-    result.update(experiment=desc, epochs=epochs, macs_per_frame=macs_per_frame(name, overrides),
+    result.update(experiment=desc, epochs=epochs, macs_per_frame=macs_per_frame(cfg, len(class_names)),
                   params=sum(p.numel() for p in trainer.model.parameters()))
     if name == "vtn_stacked_kd":  # the teacher ensemble, on the same test clips
         teacher = load_teacher(cfg.loss.teacher, class_names)

@@ -92,12 +92,18 @@ def _torch_clip_timer(model, clip: torch.Tensor) -> Callable[[], object]:
     return run
 
 
-def _ov_step_runtime(size: int, workdir: Path):
+def _step_xml(size: int, workdir: Path) -> Path:
+    """The default model's streaming step at `size`² as OpenVINO IR, exported once per run and size."""
     from streamact.export.openvino import export_openvino
+
+    path = workdir / f"step_{size}.xml"
+    return path if path.exists() else export_openvino(_model(size), path, streaming=True)
+
+
+def _ov_step_runtime(size: int, workdir: Path):
     from streamact.inference.runtimes import OpenVINORuntime
 
-    return OpenVINORuntime(export_openvino(_model(size), workdir / f"ov_step_{size}.xml", streaming=True),
-                           precision="bf16")
+    return OpenVINORuntime(_step_xml(size, workdir), precision="bf16")
 
 
 def per_frame_costs(repeats: int, workdir: Path) -> list[dict]:
@@ -127,14 +133,13 @@ def per_frame_costs(repeats: int, workdir: Path) -> list[dict]:
 def runtime_costs(sizes: tuple[int, ...], repeats: int, workdir: Path) -> list[dict]:
     """The same streaming step on every runtime and precision."""
     from streamact.export.onnx import export_onnx
-    from streamact.export.openvino import export_openvino
     from streamact.inference.runtimes import OnnxRuntime, OpenVINORuntime, TorchRuntime
 
     rows = []
     for size in sizes:
         model = _model(size)
         onnx_path = export_onnx(model, workdir / f"step_{size}.onnx", streaming=True)
-        xml_path = export_openvino(model, workdir / f"step_{size}.xml", streaming=True)
+        xml_path = _step_xml(size, workdir)
         runtimes = {"torch eager fp32": TorchRuntime(model), "torch eager bf16": TorchRuntime(model, bf16=True),
                     "onnxruntime fp32": OnnxRuntime(onnx_path),
                     "openvino fp32": OpenVINORuntime(xml_path, precision="fp32"),
@@ -150,11 +155,8 @@ def step_profile(workdir: Path, *, size: int = 224, calls: int = 50) -> dict:
     """Where an OpenVINO bf16 streaming step spends its time: the plugin's per-node counters, summed by node type."""
     import openvino as ov
 
-    from streamact.export.openvino import export_openvino
-
-    xml = export_openvino(_model(size), workdir / f"profile_{size}.xml", streaming=True)
     config = {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": True}
-    compiled = ov.Core().compile_model(str(xml), "CPU", config)
+    compiled = ov.Core().compile_model(str(_step_xml(size, workdir)), "CPU", config)
     request = compiled.create_infer_request()
     inputs = {port.get_any_name(): np.zeros(tuple(port.get_partial_shape().to_shape()), np.float32)
               for port in compiled.inputs}
@@ -244,7 +246,6 @@ def memory_flatness(runtime, num_frames: int) -> dict:
 def run_benchmark(*, quick: bool = False, data_root: Path | None = None) -> dict:
     """Run every measurement; returns a JSON-able dict (see module docstring)."""
     from streamact.inference.runtimes import OpenVINORuntime, TorchRuntime
-    from streamact.export.openvino import export_openvino
 
     torch.set_num_threads(2)
     repeats = 10 if quick else 40
@@ -261,8 +262,7 @@ def run_benchmark(*, quick: bool = False, data_root: Path | None = None) -> dict
         result["peers"] = peers_baseline(repeats, workdir)
 
         default = _model(None)
-        xml = export_openvino(default, workdir / "default.xml", streaming=True)
-        ov_bf16, torch_fp32 = OpenVINORuntime(xml, precision="bf16"), TorchRuntime(default)
+        ov_bf16, torch_fp32 = OpenVINORuntime(_step_xml(default_size, workdir), precision="bf16"), TorchRuntime(default)
         print("end to end ...")
         result["end_to_end"] = {"runtime": "openvino bf16", "input": default.pretrained_cfg.input_size[-1],
                                 **end_to_end(ov_bf16, workdir, num_frames=150 if quick else 600)}
