@@ -73,6 +73,31 @@ def test_runtime_matches_torch_over_a_stream(exported, runtime):
     assert result["top1_agreement"] == 1.0
 
 
+def test_openvino_state_lives_in_the_plugin_one_per_stream(exported):
+    _, model, _, xml_path = exported
+    rt = OpenVINORuntime(xml_path, precision="fp32", num_threads=1)
+    frames = torch.randn(2, 6, 1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+    torch_states = [model.init_state(1), model.init_state(1)]
+    states = [rt.init_state(), rt.init_state()]
+    with torch.inference_mode():
+        for t in range(frames.shape[1]):  # two streams interleaved on one runtime must not mix
+            for s in range(2):
+                expected, torch_states[s] = model.forward_step(frames[s, t], torch_states[s])
+                logits, new_state = rt.step(frames[s, t].numpy(), states[s])
+                assert new_state is states[s]  # advanced in place
+                np.testing.assert_allclose(logits, expected.numpy(), atol=1e-4)
+    for s in range(2):
+        arrays = states[s].arrays()
+        assert list(arrays) == list(torch_states[s])  # the sidecar's state names
+        for key, value in torch_states[s].items():
+            np.testing.assert_allclose(arrays[key], value.numpy(), atol=1e-4)
+    assert not np.any(next(iter(rt.init_state().arrays().values())))  # a new stream starts from zeros
+    with pytest.raises(TypeError, match="init_state"):
+        rt.step(frames[0, 0].numpy(), OpenVINORuntime(xml_path, precision="fp32").init_state())
+    with pytest.raises(TypeError, match="init_state"):
+        rt.step(frames[0, 0].numpy(), [np.zeros(1, np.float32)])
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_clip_graph_matches_forward(name, tmp_path):
     model = randomise_bn(create_model(name, num_classes=4, num_segments=T, causal=True, img_size=SIZE)).eval()
@@ -227,7 +252,8 @@ def test_cli_streaming_openvino_export_warns_and_checks(checkpoint, capsys):
 def test_cli_onnx_exports_load(checkpoint, tmp_path, capsys):
     out = tmp_path / "exports" / "gestures.onnx"
     assert _run_cli([str(checkpoint), "--streaming", "--out", str(out)]) == 0
-    logits, _ = load_runtime(out).step(np.zeros((1, 3, SIZE, SIZE), np.float32), load_runtime(out).init_state())
+    runtime = load_runtime(out)
+    logits, _ = runtime.step(np.zeros((1, 3, SIZE, SIZE), np.float32), runtime.init_state())
     assert logits.shape == (1, len(LABELS))
     assert _run_cli([str(checkpoint), "--out", str(tmp_path / "clip.onnx"), "--check"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["check"] == "pass"
