@@ -67,6 +67,11 @@ class ResultCache:
         return self.results[name]
 
     def put(self, name: str, result: dict) -> None:
+        """Add a run and rewrite the file, keeping runs that other processes added to it meanwhile."""
+        if self.path.exists():
+            self.results = {**json.loads(self.path.read_text()), **self.results}
         self.results[name] = result
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.results, indent=2, default=float))
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.results, indent=2, default=float))
+        tmp.replace(self.path)

@@ -325,8 +325,7 @@ def _per_frame_text(result: dict) -> str:
     top = ", ".join(f"{kind} {t:.3f}" for kind, t in list(by_type.items())[:5])
     return (f"\nOn 1 thread the ratio is the CPU time per new frame, the cost the goal is about. On both cores it is "
             f"latency: going from 1 to 2 threads speeds the OpenVINO step up {scaling['step']:.2f}× but the 8-frame "
-            f"clip {scaling['clip']:.2f}×, because one frame's convolutions are too small to keep two cores busy "
-            f"(a second stream on the second core would). Where the OpenVINO bf16 step's time goes at "
+            f"clip {scaling['clip']:.2f}×: one frame's convolutions are too small to keep two cores busy. Where the OpenVINO bf16 step's time goes at "
             f"{profile['size']}² (plugin counters, ms per step, {sum(by_type.values()):.3f} in all): {top}; the "
             f"state stays in the plugin (ReadValue / Assign), so no state tensor crosses into Python.\n")
 
