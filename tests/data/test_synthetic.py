@@ -189,6 +189,21 @@ def test_untrimmed(tmp_path):
     assert summary["records"]["train"][1].meta["segment"] == [segments["000001"]["start"], segments["000001"]["end"]]
 
 
+def test_untrimmed_subjects_share_a_scene_across_classes(tmp_path):
+    def first_frames(out, subjects):
+        generate_untrimmed(out, per_class=2, seed=3, size=48, length=(20, 24), subjects=subjects, progress=False)
+        return [decode(out / "videos" / f"{i:06d}.mp4")[0].astype(np.float32) for i in range(len(GESTURE_CLASSES) * 2)]
+
+    shared, own = first_frames(tmp_path / "shared", 1), first_frames(tmp_path / "own", None)
+    classes = len(GESTURE_CLASSES)
+    # video 1 and video 0 show different classes (and video `classes` is take 1 of class 0): one subject -> one
+    # scene, differing only by noise, camera shake and the hand
+    for other in (1, classes):
+        assert np.abs(shared[0] - shared[other]).mean() < 0.5 * np.abs(own[0] - own[other]).mean()
+    with pytest.raises(ValueError, match="subjects"):
+        generate_untrimmed(tmp_path / "bad", per_class=1, subjects=0, progress=False)
+
+
 def test_stream_timeline_matches_video(tmp_path):
     timeline = generate_stream(tmp_path / "stream.mp4", num_gestures=5, seed=4, size=64, gap=(0, 3))
     saved = json.loads((tmp_path / "stream.timeline.json").read_text())

@@ -24,6 +24,9 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
                             "background MixUp (data.mixup_backgrounds)")
     synth.add_argument("--out", required=True, help="output directory (stream: output .mp4 path)")
     synth.add_argument("--per-class", type=int, default=20, help="videos per class (gestures/untrimmed)")
+    synth.add_argument("--subjects", type=int, default=None,
+                       help="untrimmed: subjects whose scene is shared by all their videos, across classes "
+                            "(default: a new scene per video)")
     synth.add_argument("--num-images", type=int, default=100, help="images to write (backgrounds)")
     synth.add_argument("--num-gestures", type=int, default=12, help="gestures in the stream (stream)")
     synth.add_argument("--seed", type=int, default=0)
@@ -71,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
                                               num_workers=args.workers)
     elif args.kind == "untrimmed":
         summary = synthetic.generate_untrimmed(args.out, per_class=args.per_class, seed=args.seed, size=args.size,
-                                               num_workers=args.workers)
+                                               subjects=args.subjects, num_workers=args.workers)
     else:
         summary = synthetic.generate_stream(args.out, num_gestures=args.num_gestures, seed=args.seed, size=args.size)
     json.dump(summary, sys.stdout, indent=2, default=str)

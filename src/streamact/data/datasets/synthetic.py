@@ -44,7 +44,7 @@ import json
 import math
 import multiprocessing
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -565,10 +565,11 @@ def _write_clip(task: tuple) -> tuple[int, int, int, int]:
             for frame in render_clip(class_name, rng, size, num_frames):
                 writer.write(frame)
         return index, num_frames, 0, num_frames
+    fraction_range, subject = extra
     rng = np.random.default_rng((seed, index, 1))
     num_frames = int(rng.integers(lengths[0], lengths[1] + 1))
-    fraction = rng.uniform(*extra)
-    scene = _Scene(rng, size)
+    fraction = rng.uniform(*fraction_range)
+    scene = _Scene(rng if subject is None else np.random.default_rng((seed, subject, 2)), size)
     traj = gesture_trajectory("no_gesture", rng, num_frames)
     if class_name == "no_gesture":
         start, end = 0, num_frames
@@ -592,7 +593,7 @@ def _generate(
     size: int,
     splits: Sequence[float],
     lengths: tuple[int, int],
-    extra: tuple | None,
+    extra: Callable[[int], tuple] | None,
     num_workers: int,
     progress: bool,
 ) -> dict:
@@ -609,7 +610,8 @@ def _generate(
         j = i // num_classes
         split_of[i] = "train" if j < sizes[0] else "val" if j < sizes[0] + sizes[1] else "test"
     tasks = [
-        (kind, str(out_dir), seed, i, GESTURE_CLASSES[i % num_classes], size, lengths, extra) for i in split_of
+        (kind, str(out_dir), seed, i, GESTURE_CLASSES[i % num_classes], size, lengths, extra(i) if extra else None)
+        for i in split_of
     ]
     results = {}
     with tqdm(total=len(tasks), desc=f"synth {kind}", unit="video", disable=not progress) as bar:
@@ -704,6 +706,7 @@ def generate_untrimmed(
     size: int = 160,
     length: tuple[int, int] = (96, 160),
     gesture_fraction: tuple[float, float] = (0.15, 0.35),
+    subjects: int | None = None,
     splits: Sequence[float] = (0.7, 0.15, 0.15),
     num_workers: int = 1,
     progress: bool = True,
@@ -723,6 +726,10 @@ def generate_untrimmed(
         size: frame height and width.
         length: inclusive range of video lengths in frames.
         gesture_fraction: range of the fraction of frames the gesture fills.
+        subjects: number of recording subjects, each with one scene (background, skin, sleeve, lighting,
+            distractors) in which it performs every class, as in real gesture datasets: the scene then tells
+            nothing about the label, and a model cannot fit the idle frames' labels by recognising each video's
+            scene. Take ``j`` of every class is by subject ``j % subjects``. None: a new scene per video.
         splits: train, val, test fractions.
         num_workers: processes rendering and encoding in parallel.
         progress: show a progress bar.
@@ -733,6 +740,9 @@ def generate_untrimmed(
     fraction = _check_range("gesture_fraction", gesture_fraction, 0.0)
     if fraction[1] > 1.0:
         raise ValueError(f"gesture_fraction must be at most 1, got {gesture_fraction!r}")
+    if subjects is not None and subjects < 1:
+        raise ValueError(f"subjects must be at least 1, got {subjects}")
+    num_classes = len(GESTURE_CLASSES)
     summary = _generate(
         "untrimmed",
         out_dir,
@@ -741,7 +751,7 @@ def generate_untrimmed(
         size=size,
         splits=splits,
         lengths=_check_range("length", length, 1),
-        extra=fraction,
+        extra=lambda i: (fraction, None if subjects is None else (i // num_classes) % subjects),
         num_workers=num_workers,
         progress=progress,
     )
