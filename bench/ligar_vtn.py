@@ -70,6 +70,10 @@ EXPERIMENTS = {
                                                                                   "gesture segment, 1 clip": 1}),
     "acs_on": (("acs",), "Adaptive Clip Selection", TSM + DENSE + ["--data.acs=true"], "untrimmed",
                {"video, 10 clips": 10, "gesture segment, 1 clip": 1}),
+    "acs_uniform_seed1": (("acs",), "uniform clip sampling", TSM + DENSE + ["--seed=1"], "untrimmed",
+                          {"video, 10 clips": 10, "gesture segment, 1 clip": 1}),
+    "acs_on_seed1": (("acs",), "Adaptive Clip Selection", TSM + DENSE + ["--data.acs=true", "--seed=1"], "untrimmed",
+                     {"video, 10 clips": 10, "gesture segment, 1 clip": 1}),
     "tsm_segment": (("sampling",), "TSM, ImageNet init, sparse (8 segments)", TSM + COMMON,
                     "gestures", {"1 clip": 1, "10 clips": 10}),
     "reg_base": (("regularisers",), "staged schedule, no regulariser", TSM + DENSE + STAGED, "gestures",
@@ -209,10 +213,11 @@ def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
         parts.append(f"\nTeacher (mean of the RGB and RGB-difference models' logits): top-1 "
                      f"{cache['vtn_stacked_kd']['teacher_top1']:.3f}.\n")
     acs = []
-    for n in ("acs_uniform", "acs_on"):
+    for n in ("acs_uniform", "acs_on", "acs_uniform_seed1", "acs_on_seed1"):
         if n in cache:
             r = cache[n]
-            acs.append({"sampling": r["experiment"], **{f"{t} top1": v["top1"] for t, v in r["tests"].items()},
+            acs.append({"sampling": r["experiment"], "seed": 1 if n.endswith("seed1") else 0,
+                        **{f"{t} top1": v["top1"] for t, v in r["tests"].items()},
                         "acs_ready_fraction": r["last_epoch"].get("acs_ready_fraction", ""),
                         "gesture windows, ACS vs uniform": (f"{r['acs_gesture_share']:.2f} vs "
                                                             f"{r['uniform_gesture_share']:.2f}"
@@ -237,6 +242,11 @@ def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
                   "so every window of a training video was predicted right and ACS had nothing to select (gesture "
                   "windows 0.20 vs 0.21). Shared-scene subjects remove that shortcut.\n",
                   markdown_table(acs, list(acs[0]))]
+        tests = [k for k in acs[0] if k.endswith(" top1")]
+        means = {sampling: [np.mean([r[t] for r in acs if r["sampling"] == sampling]) for t in tests]
+                 for sampling in dict.fromkeys(r["sampling"] for r in acs)}
+        parts.append("\nMean over seeds (" + ", ".join(tests) + "): " + "; ".join(
+            f"{sampling} {' / '.join(f'{v:.3f}' for v in values)}" for sampling, values in means.items()) + ".\n")
     sampling = []
     for n in ("tsm_segment", "tsm_dense"):
         if n in cache:
