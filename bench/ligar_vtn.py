@@ -15,7 +15,7 @@ Experiments (each trained once with the recipe below, results cached in runs/ben
 - regularisers: on an ImageNet-initialised TSM with LIGAR's staged schedule, each regulariser switched on alone;
 - scratch: LIGAR vs TSM both from random init (no pretrained X3D exists offline), trained longer (--scratch-epochs).
 
-    python bench/ligar_vtn.py [--groups compare,vtn,acs,sampling,regularisers,scratch] [--epochs 5] [--acs-epochs 20]
+    python bench/ligar_vtn.py [--groups compare,vtn,acs,sampling,regularisers,scratch] [--epochs 5] [--acs-epochs 16]
                               [--scratch-epochs 24]
 """
 from __future__ import annotations
