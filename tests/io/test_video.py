@@ -1,5 +1,8 @@
 """Video and frame-folder readers: metadata, frame-accurate random access, bad input, frame normalisation."""
 import logging
+import os
+import subprocess
+import sys
 
 import av
 import numpy as np
@@ -242,3 +245,25 @@ def test_to_rgb_keeps_rgb_and_rejects_non_images():
         to_rgb(np.zeros((2, 3, 5, 3), np.uint8))
     with pytest.raises(ValueError):
         to_rgb(np.zeros((3, 5, 6), np.uint8))
+
+
+_ENCODE = """
+import hashlib, itertools, os, sys
+if sys.argv[1] == "1":
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+from streamact.data.datasets.synthetic import iter_stream_frames
+from streamact.io.writer import VideoWriter
+with VideoWriter(sys.argv[2], fps=12) as writer:
+    for frame, _ in itertools.islice(iter_stream_frames(num_gestures=None, seed=0, size=128), 40):
+        writer.write(frame)
+print(hashlib.md5(open(sys.argv[2], "rb").read()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity (Linux)")
+def test_writer_output_does_not_depend_on_the_visible_cpus(tmp_path):
+    # x264 picks its thread count from the CPUs it sees, and the thread count changes the bitstream; the writer
+    # fixes it, so generated datasets and the demo stream are the same bytes on every machine.
+    digests = [subprocess.run([sys.executable, "-c", _ENCODE, cpus, str(tmp_path / f"{cpus}.mp4")], check=True,
+                              capture_output=True, text=True).stdout.strip() for cpus in ("1", "all")]
+    assert digests[0] == digests[1]

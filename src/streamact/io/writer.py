@@ -23,7 +23,11 @@ class VideoWriter:
         self._container = av.open(str(self.path), mode="w")
         self._stream = self._container.add_stream(codec, rate=round(fps))
         self._stream.pix_fmt = "yuv420p"
+        # x264's output depends on its thread count, which defaults to the CPUs visible to the process: a fixed
+        # count makes a given list of frames encode to the same bytes on every machine (generated datasets and the
+        # demo stream are reproducible).
         self._stream.options = {"crf": str(crf), "preset": "veryfast"}
+        self._stream.codec_context.thread_count = 2
         self._size: tuple[int, int] | None = None
         self.num_frames = 0
 
