@@ -9,7 +9,6 @@ centre crop) on the test split and writes the `gestures` section of docs/RESULTS
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from streamact.data.datasets import build_records, synthetic
 from streamact.engine.config import load_config
 from streamact.results import markdown_table, write_section
 
-from _runs import train_and_test
+from _runs import ResultCache, train_and_test
 
 EXPERIMENTS = {  # name -> (description, overrides)
     "tsm_in1k_bf16": ("TSM, ImageNet init, bf16", ["--model.name=tsm_efficientnet_lite0", "--amp=true"]),
@@ -80,8 +79,7 @@ def main() -> None:
         print(f"generated {data} in {time.perf_counter() - t0:.0f}s")
     names = [n for n in EXPERIMENTS if not args.only or n in args.only.split(",")]
     out = Path(args.out)
-    results_path = out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    cache = ResultCache(out / "results.json")
     for name in names:
         desc, overrides = EXPERIMENTS[name]
         cfg = load_config("configs/gestures_tsm_effl0_8f.yaml", overrides + [
@@ -89,14 +87,13 @@ def main() -> None:
         test_records, class_names = build_records("jester", root=str(data), split="test")
         result, _, meters = train_and_test(cfg, {"test": (test_records, 1)}, class_names)
         meter, m = meters["test"], result["tests"]["test"]
-        results[name] = {"experiment": desc, "top1": m["top1"], "mean_class_acc": m["mean_class_accuracy"],
+        cache.put(name, {"experiment": desc, "top1": m["top1"], "mean_class_acc": m["mean_class_accuracy"],
                          **reversed_pair_metrics(meter.scores, meter.labels, class_names),
                          "train_clips_per_s": result["train_clips_per_s"], "train_minutes": result["train_minutes"],
-                         "epochs": cfg.epochs, "num_test": m["num_samples"], "last_epoch": result["last_epoch"]}
-        out.mkdir(parents=True, exist_ok=True)
-        results_path.write_text(json.dumps(results, indent=2))
-        print(name, {k: v for k, v in results[name].items() if k != "last_epoch"})
-        write_results(results, data, args.per_class, args.epochs)  # after each run: partial results land too
+                         "epochs": cfg.epochs, "num_test": m["num_samples"], "last_epoch": result["last_epoch"]})
+        print(name, {k: v for k, v in cache[name].items() if k != "last_epoch"})
+        write_results(cache.results, data, args.per_class, args.epochs)  # after each run: partial results land too
+
 
 if __name__ == "__main__":
     main()

@@ -171,7 +171,8 @@ def run(name: str, paths: dict[str, Path], args: argparse.Namespace, out: Path, 
     result.update(experiment=desc, epochs=epochs, macs_per_frame=macs_per_frame(cfg, len(class_names)),
                   params=sum(p.numel() for p in trainer.model.parameters()))
     if trainer.acs is not None:
-        result.update(acs_focus(trainer.acs, trainer.train_set.records, root, cfg.data.clip_len * cfg.data.frame_interval))
+        window = cfg.data.clip_len * cfg.data.frame_interval
+        result.update(acs_focus(trainer.acs, trainer.train_set.records, root, window))
     if name == "vtn_stacked_kd":  # the teacher ensemble, on the same test clips
         teacher = load_teacher(cfg.loss.teacher, class_names)
         m = test_model(teacher, cfg, test_records, class_names, pretrained_cfg=trainer.model.pretrained_cfg).compute()

@@ -69,7 +69,7 @@ def as_runtime(model_or_runtime) -> Runtime:
 
 
 class _ExportedRuntime:
-    """Shared part of the runtimes of an exported step graph: sidecar, pretrained config, zero state, port names."""
+    """Shared part of the runtimes of an exported step graph: the checked sidecar and the pretrained config."""
 
     def __init__(self, path: str | Path) -> None:
         from streamact.export.validate import load_sidecar
@@ -80,15 +80,6 @@ class _ExportedRuntime:
             raise ValueError(f"{self.path} is a {self.sidecar['mode']} graph; export it with --streaming to run "
                              "it frame by frame")
         self.pretrained_cfg = PretrainedCfg.from_dict(self.sidecar["pretrained_cfg"])
-        states = self.sidecar["state"]
-        # Fixed once: the graph's input / output names in the order step() feeds and returns them.
-        self.input_names = ["frame"] + [s["input"] for s in states]
-        self.output_names = ["logits"] + [s["output"] for s in states]
-        self._state_specs = [(tuple(s["shape"]), np.dtype(s["dtype"])) for s in states]
-
-    def init_state(self) -> list[np.ndarray]:
-        """Zero state (fresh arrays), one array per state tensor of the sidecar."""
-        return [np.zeros(shape, dtype) for shape, dtype in self._state_specs]
 
 
 class OnnxRuntime(_ExportedRuntime):
@@ -118,6 +109,15 @@ class OnnxRuntime(_ExportedRuntime):
         # slow a neighbouring OpenVINO step down almost 2x in `streamact bench`).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        states = self.sidecar["state"]
+        # Fixed once: the graph's input / output names in the order step() feeds and returns them.
+        self.input_names = ["frame"] + [s["input"] for s in states]
+        self.output_names = ["logits"] + [s["output"] for s in states]
+        self._state_specs = [(tuple(s["shape"]), np.dtype(s["dtype"])) for s in states]
+
+    def init_state(self) -> list[np.ndarray]:
+        """Zero state (fresh arrays), one array per state tensor of the sidecar."""
+        return [np.zeros(shape, dtype) for shape, dtype in self._state_specs]
 
     def step(self, frame: np.ndarray | torch.Tensor, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """One frame (1, C, H, W) float32 and the state -> logits (1, K) and the new state."""
