@@ -132,3 +132,7 @@ def test_init_weights_starts_from_a_checkpoint_in_causal_form(gestures, tmp_path
         assert torch.equal(a, b), name
     assert all(not layer.bidirectional for _, layer in second.model.temporal_layers())
     assert second.model.pretrained_cfg.num_segments is None  # dense clips: no segment sampling recorded
+    fresh = Trainer(tiny_config(gestures, tmp_path / "c", f"--model.init_weights={tmp_path / 'a' / 'last.pt'}",
+                                "--model.init_head=false"), progress=False)
+    for (name, a), b in zip(first.model.state_dict().items(), fresh.model.state_dict().values()):
+        assert torch.equal(a, b) != name.startswith("head."), name  # all but the classifier

@@ -129,6 +129,27 @@ def test_load_weights_formats(tmp_path):
         load_weights(src, tmp_path / "missing.pt")
 
 
+@pytest.mark.parametrize("name", ["tsm_resnet18", "vtn_mobilenetv2_100", "ligar_x3d_mobilenetv3"])
+def test_load_weights_without_head_fine_tunes_to_other_classes(tmp_path, name):
+    """head=False loads everything but the classifier (LIGAR: its whole metric head), which stays the destination's
+    own, here for other classes."""
+    kwargs = {"pretrained": False, "num_segments": 4}
+    src = create_model(name, num_classes=3, **kwargs)
+    torch.save({"model": src.state_dict()}, tmp_path / "ckpt.pt")
+    dst = create_model(name, num_classes=5, **kwargs)
+    before = {k: v.clone() for k, v in dst.state_dict().items()}
+    load_weights(dst, tmp_path / "ckpt.pt", head=False)
+    loaded = src.state_dict()
+    for k, v in dst.state_dict().items():
+        assert torch.equal(v, before[k] if k.split(".")[0] in ("head", "heads") else loaded[k]), k
+    assert dst.eval()(torch.randn(1, 3, 4, 64, 64)).shape == (1, 5)
+    with pytest.raises(RuntimeError, match="cannot load"):  # the classes differ: the head cannot be loaded
+        load_weights(dst, tmp_path / "ckpt.pt")
+    torch.save({"model": dict(list(loaded.items())[1:])}, tmp_path / "partial.pt")
+    with pytest.raises(RuntimeError, match="missing keys"):  # a backbone weight is absent
+        load_weights(dst, tmp_path / "partial.pt", head=False)
+
+
 def test_pretrained_loads_packaged_weights(tmp_path, monkeypatch):
     """A variant that ships weights (pretrained_cfg.weights) loads them on pretrained=True, offline."""
     from streamact.models import tsn

@@ -31,6 +31,8 @@ class ModelConfig:
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder (e.g. causal: true)
     init_weights: str = ""  # start from these weights (checkpoint or .safetensors; classes must match), e.g.
     #                         to fine-tune a bi-directionally trained model in its causal form
+    init_head: bool = True  # with init_weights, also load the classifier; false starts a fresh one (the
+    #                         weights' classes may then differ: fine-tune a trained model to new classes)
 
 
 @dataclass(frozen=True)

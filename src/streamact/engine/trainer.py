@@ -101,7 +101,7 @@ def build_model_from_config(cfg: TrainConfig, class_names: list[str], *,
     model.pretrained_cfg = model.pretrained_cfg.replace(
         frame_interval=d.frame_interval, num_segments=d.clip_len if d.sampling == "segment" else None)
     if m.init_weights:
-        load_weights(model, m.init_weights)
+        load_weights(model, m.init_weights, head=m.init_head)
     return model
 
 

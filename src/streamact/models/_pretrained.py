@@ -5,6 +5,7 @@ every runtime preprocesses frames the same way the model was trained (DESIGN.md,
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -122,21 +123,34 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def load_weights(model: nn.Module, path: str | Path, *, strict: bool = True) -> nn.Module:
+def load_weights(model: nn.Module, path: str | Path, *, strict: bool = True, head: bool = True) -> nn.Module:
     """Load weights from ``path`` (see `load_state_dict`) into ``model``.
 
     Args:
         model: model to load into.
         path: weights or checkpoint file.
         strict: require the keys to match exactly.
+        head: also load the classifier(s). False loads everything else and keeps ``model``'s own fresh
+            classifier, so weights trained on other classes can start a fine-tune; the model must have
+            ``reset_classifier`` (every streamact model does), which tells the classifier's keys apart.
 
     Returns:
         ``model``, for chaining.
 
     Raises:
-        RuntimeError: on missing / unexpected keys (``strict``) or shape mismatches, naming the file.
+        RuntimeError: on missing / unexpected keys (``strict``; without the head, only missing ones count) or
+            shape mismatches, naming the file.
     """
     state = load_state_dict(path)
+    if not head:
+        headless = copy.deepcopy(model)
+        headless.reset_classifier(0)
+        body = headless.state_dict().keys()
+        missing = [k for k in body if k not in state]
+        if strict and missing:
+            raise RuntimeError(f"cannot load {path} into {type(model).__name__}: missing keys {missing[:5]}"
+                               f"{' ...' if len(missing) > 5 else ''}")
+        state, strict = {k: state[k] for k in body if k in state}, False
     try:
         model.load_state_dict(state, strict=strict)
     except RuntimeError as e:
