@@ -46,6 +46,9 @@ SIZE, BATCH = 96, 8  # small crops and batches: more optimizer steps in the time
 # Many 16-frame windows miss the gesture; 10 subjects each perform every class in one scene of their own, so a
 # model cannot fit the idle windows' labels by recognising each training video's scene (it can with a scene per video).
 UNTRIMMED = {"length": (48, 72), "gesture_fraction": (0.2, 0.35), "subjects": 10}
+# Longer videos, shorter gestures: most training windows are idle under the video's label (ActivityNet-like).
+UNTRIMMED_LONG = {"length": (96, 128), "gesture_fraction": (0.1, 0.2), "subjects": 10}
+UNTRIMMED_SETS = {"untrimmed": UNTRIMMED, "untrimmed_long": UNTRIMMED_LONG}  # dataset name -> generator parameters
 COMMON = [f"--data.input_size={SIZE}", f"--data.batch_size={BATCH}", "--amp=true", "--eval_every=0"]
 DENSE = COMMON + ["--data.sampling=dense", "--data.frame_interval=2"]
 TSM = ["--model.name=tsm_efficientnet_lite0"]
@@ -88,6 +91,10 @@ EXPERIMENTS = {
     "acs_on_ft_seed1": (("acs",), "Adaptive Clip Selection",
                         TSM + DENSE + GESTURE_INIT + ["--data.acs=true", "--seed=1"], "untrimmed",
                         {"video, 10 clips": 10, "gesture segment, 1 clip": 1}),
+    "acs_uniform_ft_long": (("acs",), "uniform clip sampling", TSM + DENSE + GESTURE_INIT, "untrimmed_long",
+                            {"video, 10 clips": 10, "gesture segment, 1 clip": 1}),
+    "acs_on_ft_long": (("acs",), "Adaptive Clip Selection", TSM + DENSE + GESTURE_INIT + ["--data.acs=true"],
+                       "untrimmed_long", {"video, 10 clips": 10, "gesture segment, 1 clip": 1}),
     "tsm_segment": (("sampling",), "TSM, ImageNet init, sparse (8 segments)", TSM + COMMON,
                     "gestures", {"1 clip": 1, "10 clips": 10}),
     "reg_base": (("regularisers",), "staged schedule, no regulariser", TSM + DENSE + STAGED, "gestures",
@@ -112,15 +119,15 @@ EPOCHS_ARG = {"acs": "acs_epochs", "scratch": "scratch_epochs"}  # groups traine
 
 def prepare_data(root: Path, per_class: int, untrimmed_per_class: int) -> dict[str, Path]:
     """Generate (once) the trimmed and untrimmed gesture sets, background images and CrossNorm statistics."""
-    untrimmed = "bench_untrimmed_{}-{}f_{}-{}pct_{}subjects".format(
-        *UNTRIMMED["length"], *(round(100 * f) for f in UNTRIMMED["gesture_fraction"]), UNTRIMMED["subjects"])
-    paths = {"gestures": root / "bench_small_gestures", "untrimmed": root / untrimmed,
-             "backgrounds": root / "bench_backgrounds"}
+    paths = {"gestures": root / "bench_small_gestures", "backgrounds": root / "bench_backgrounds"}
     if not (paths["gestures"] / "test.csv").exists():
         synthetic.generate_gestures(paths["gestures"], per_class=per_class, seed=1, size=128, num_workers=2)
-    if not (paths["untrimmed"] / "test.csv").exists():
-        synthetic.generate_untrimmed(paths["untrimmed"], per_class=untrimmed_per_class, seed=2, size=128,
-                                     num_workers=2, **UNTRIMMED)
+    for key, params in UNTRIMMED_SETS.items():
+        paths[key] = root / "bench_untrimmed_{}-{}f_{}-{}pct_{}subjects".format(
+            *params["length"], *(round(100 * f) for f in params["gesture_fraction"]), params["subjects"])
+        if not (paths[key] / "test.csv").exists():
+            synthetic.generate_untrimmed(paths[key], per_class=untrimmed_per_class, seed=2, size=128,
+                                         num_workers=2, **params)
     if not paths["backgrounds"].exists():
         synthetic.generate_backgrounds(paths["backgrounds"], num=60, seed=3, size=128)
     paths["crossnorm"] = paths["gestures"] / "crossnorm_stats.txt"
@@ -228,44 +235,48 @@ def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
         parts.append(f"\nTeacher (mean of the RGB and RGB-difference models' logits): top-1 "
                      f"{cache['vtn_stacked_kd']['teacher_top1']:.3f}.\n")
     acs = []
-    for n in ("acs_uniform", "acs_on", "acs_uniform_seed1", "acs_on_seed1", "acs_uniform_ft", "acs_on_ft",
-              "acs_uniform_ft_seed1", "acs_on_ft_seed1"):
-        if n in cache:
-            r = cache[n]
-            acs.append({"init": "gesture model" if "_ft" in n else "ImageNet", "sampling": r["experiment"],
-                        "seed": 1 if n.endswith("seed1") else 0,
-                        **{f"{t} top1": v["top1"] for t, v in r["tests"].items()},
+    for n, (groups, desc, overrides, dataset, _) in EXPERIMENTS.items():
+        if "acs" in groups and n in cache:
+            r, params = cache[n], UNTRIMMED_SETS[dataset]
+            acs.append({"videos": "{}-{} frames, gesture {:.0%}-{:.0%}".format(*params["length"],
+                                                                             *params["gesture_fraction"]),
+                        "init": "gesture model" if GESTURE_INIT[0] in overrides else "ImageNet",
+                        "sampling": desc, "seed": 1 if "--seed=1" in overrides else 0,
+                        **{f"{t} {m}": v[k] for t, v in r["tests"].items() for m, k in (("top1", "top1"),
+                                                                                       ("mAP", "rank_map"))},
                         "acs_ready_fraction": r["last_epoch"].get("acs_ready_fraction", ""),
                         "gesture windows, ACS vs uniform": (f"{r['acs_gesture_share']:.2f} vs "
                                                             f"{r['uniform_gesture_share']:.2f}"
                                                             if "acs_gesture_share" in r else ""),
                         "train_min": r["train_minutes"]})
     if acs:
-        parts += [f"\n### Adaptive Clip Selection on untrimmed videos (seed 001 Table 3 analogue)\n\n15 classes, "
-                  f"{args.untrimmed_per_class} "
-                  f"videos per class of {UNTRIMMED['length'][0]}-{UNTRIMMED['length'][1]} frames in which the "
-                  f"labelled gesture fills {UNTRIMMED['gesture_fraction'][0]:.0%}-{UNTRIMMED['gesture_fraction'][1]:.0%} "
-                  f"(the rest idle motion: induced label noise), {UNTRIMMED['subjects']} subjects each performing "
-                  f"every class in a scene of their own; TSM, dense 8×2, {args.acs_epochs} epochs; "
-                  f"ACS collects from epoch 2 and "
-                  f"samples a video by Eq. 1 once 70% of its frames have scores. `acs_ready_fraction` = share of "
-                  f"training videos sampled by ACS at the end; `gesture windows` = share of training windows that "
-                  f"overlap the gesture (by half the window or half the gesture) under Eq. 1 with the final scores "
-                  f"vs under uniform sampling, over the ready videos. Two earlier runs gave every video a scene of its "
-                  "own and showed no gain either: 48-72 frames, gesture 20-35%, 9 epochs (commit fe5849a): uniform "
-                  "vs ACS 0.304 vs 0.259 on whole videos, 0.341 vs 0.341 on segments; 80-112 frames, gesture "
-                  "12-20%, 40 per class, 20 epochs (commit 29b7cc4): 0.056 vs 0.067 and 0.033 vs 0.133, both near "
-                  "chance (0.067) because the models fitted each training video's scene (train top-1 0.70 / 0.73), "
-                  "so every window of a training video was predicted right and ACS had nothing to select (gesture "
-                  "windows 0.20 vs 0.21). Shared-scene subjects remove that shortcut.\n",
+        parts += ["\n### Adaptive Clip Selection on untrimmed videos (seed 001 Table 3 analogue)\n\n15 classes, "
+                  f"{args.untrimmed_per_class} videos per class in which the labelled gesture fills a minority of "
+                  f"the frames (the rest idle motion: induced label noise), {UNTRIMMED['subjects']} subjects each "
+                  f"performing every class in a scene of their own; TSM, dense 8×2, {args.acs_epochs} epochs, "
+                  "initialised from ImageNet or from the bundled gesture model (causal TSM trained on other "
+                  "synthetic gesture videos; fresh classifier, `--model.init_head=false`: a backbone that already "
+                  "knows the motions, as the paper's models start from Kinetics). ACS collects from epoch 2 and "
+                  "samples a video by Eq. 1 once 70% of its frames have scores. `mAP` = rank mAP; "
+                  "`acs_ready_fraction` = share of training videos sampled by ACS at the end; `gesture windows` = "
+                  "share of training windows that overlap the gesture (by half the window or half the gesture) "
+                  "under Eq. 1 with the final scores vs under uniform sampling, over the ready videos. Two earlier "
+                  "runs gave every video a scene of its own and showed no gain either: 48-72 frames, gesture "
+                  "20-35%, 9 epochs (commit fe5849a): uniform vs ACS 0.304 vs 0.259 on whole videos, 0.341 vs "
+                  "0.341 on segments; 80-112 frames, gesture 12-20%, 40 per class, 20 epochs (commit 29b7cc4): "
+                  "0.056 vs 0.067 and 0.033 vs 0.133, both near chance (0.067) because the models fitted each "
+                  "training video's scene (train top-1 0.70 / 0.73), so every window of a training video was "
+                  "predicted right and ACS had nothing to select (gesture windows 0.20 vs 0.21). Shared-scene "
+                  "subjects remove that shortcut.\n",
                   markdown_table(acs, list(acs[0]))]
         tests = [k for k in acs[0] if k.endswith(" top1")]
-        arms = dict.fromkeys((r["init"], r["sampling"]) for r in acs)
-        means = {arm: [np.mean([r[t] for r in acs if (r["init"], r["sampling"]) == arm]) for t in tests]
-                 for arm in arms}
-        parts.append("\nMean over seeds (" + ", ".join(tests) + "): " + "; ".join(
-            f"{init} init, {sampling} {' / '.join(f'{v:.3f}' for v in values)}"
-            for (init, sampling), values in means.items()) + ".\n")
+        arms = {}
+        for r in acs:
+            arms.setdefault((r["videos"], r["init"], r["sampling"]), []).append(r)
+        parts += ["\nMean over seeds:\n", markdown_table(
+            [{"videos": videos, "init": init, "sampling": sampling, "seeds": len(runs),
+              **{t: float(np.mean([r[t] for r in runs])) for t in tests}}
+             for (videos, init, sampling), runs in arms.items()], ["videos", "init", "sampling", "seeds", *tests])]
     sampling = []
     for n in ("tsm_segment", "tsm_dense"):
         if n in cache:
