@@ -95,8 +95,9 @@ EXPERIMENTS = {
                          {"1 clip": 1}),
 }
 # The ACS pairs (uniform vs ACS, same seed): suffix -> (init overrides, dataset, seeds).
-ACS_SETUPS = {"": ([], "untrimmed", (0, 1)), "_ft": (GESTURE_INIT, "untrimmed", (0, 1)),
-              "_ft_long": (GESTURE_INIT, "untrimmed_long", (0, 1, 2))}
+ACS_SETUPS = {"": ([], "untrimmed", (0, 1)), "_ft": (GESTURE_INIT, "untrimmed", (0,)),
+              "_ft_long": (GESTURE_INIT, "untrimmed_long", (0, 1, 2, 3))}
+UNIFORM, ACS = "uniform clip sampling", "Adaptive Clip Selection"
 
 
 def acs_experiments() -> dict:
@@ -104,8 +105,7 @@ def acs_experiments() -> dict:
     out = {}
     for suffix, (init, dataset, seeds) in ACS_SETUPS.items():
         for seed in seeds:
-            for arm, desc, acs in (("uniform", "uniform clip sampling", []),
-                                   ("on", "Adaptive Clip Selection", ["--data.acs=true"])):
+            for arm, desc, acs in (("uniform", UNIFORM, []), ("on", ACS, ["--data.acs=true"])):
                 out[f"acs_{arm}{suffix}" + (f"_seed{seed}" if seed else "")] = (
                     ("acs",), desc, TSM + DENSE + init + acs + [f"--seed={seed}"], dataset,
                     {"video, 10 clips": 10, "gesture segment, 1 clip": 1})
@@ -270,13 +270,20 @@ def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
                   "subjects remove that shortcut.\n",
                   markdown_table(acs, list(acs[0]))]
         tests = [k for k in acs[0] if k.endswith((" top1", " mAP"))]
-        arms = {}
+        pairs: dict = {}  # (videos, init) -> seed -> sampling -> row
         for r in acs:
-            arms.setdefault((r["videos"], r["init"], r["sampling"]), []).append(r)
-        parts += ["\nMean over seeds:\n", markdown_table(
-            [{"videos": videos, "init": init, "sampling": sampling, "seeds": len(runs),
-              **{t: float(np.mean([r[t] for r in runs])) for t in tests}}
-             for (videos, init, sampling), runs in arms.items()], ["videos", "init", "sampling", "seeds", *tests])]
+            pairs.setdefault((r["videos"], r["init"]), {}).setdefault(r["seed"], {})[r["sampling"]] = r
+        summary = []
+        for (videos, init), by_seed in pairs.items():
+            done = [p for p in by_seed.values() if len(p) == 2]
+            if done:
+                summary.append({"videos": videos, "init": init, "seeds": len(done)})
+                for t in tests:
+                    u, a = (np.array([p[arm][t] for p in done]) for arm in (UNIFORM, ACS))
+                    summary[-1][t] = (f"{u.mean():.3f} → {a.mean():.3f} ({a.mean() - u.mean():+.3f}; ACS higher in "
+                                      f"{int((a > u).sum())}/{len(done)})")
+        parts += ["\nPaired by seed, mean uniform → mean ACS (difference; seeds where ACS scores higher):\n",
+                  markdown_table(summary, ["videos", "init", "seeds", *tests])]
     sampling = []
     for n in ("tsm_segment", "tsm_dense"):
         if n in cache:
