@@ -29,8 +29,8 @@ class ModelConfig:
     dropout: float = 0.5  # dropout before the classifier (seed 000: compact models overfit)
     partial_bn: bool = False  # freeze every BatchNorm but the first (TSN partial BN)
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder (e.g. causal: true)
-    init_weights: str = ""  # start from these weights (checkpoint or .safetensors; classes must match), e.g.
-    #                         to fine-tune a bi-directionally trained model in its causal form
+    init_weights: str = ""  # start from these weights (checkpoint or .safetensors; classes must match unless
+    #                         init_head is false), e.g. to fine-tune a bi-directionally trained model in its causal form
     init_head: bool = True  # with init_weights, also load the classifier; false starts a fresh one (the
     #                         weights' classes may then differ: fine-tune a trained model to new classes)
 
