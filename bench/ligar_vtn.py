@@ -95,7 +95,7 @@ EXPERIMENTS = {
                          {"1 clip": 1}),
 }
 # The ACS pairs (uniform vs ACS, same seed): suffix -> (init overrides, dataset, seeds).
-ACS_SETUPS = {"": ([], "untrimmed", (0, 1)), "_ft": (GESTURE_INIT, "untrimmed", (0,)),
+ACS_SETUPS = {"": ([], "untrimmed", (0, 1)), "_ft": (GESTURE_INIT, "untrimmed", (0, 1)),
               "_ft_long": (GESTURE_INIT, "untrimmed_long", (0, 1, 2, 3))}
 UNIFORM, ACS = "uniform clip sampling", "Adaptive Clip Selection"
 
