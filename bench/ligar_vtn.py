@@ -94,22 +94,26 @@ EXPERIMENTS = {
     "tsm_scratch_long": (("scratch",), "TSM, from scratch", TSM + DENSE + ["--model.pretrained=false"], "gestures",
                          {"1 clip": 1}),
 }
-# The ACS pairs (uniform vs ACS, same seed): suffix -> (init overrides, dataset, seeds).
-ACS_SETUPS = {"": ([], "untrimmed", (0, 1)), "_ft": (GESTURE_INIT, "untrimmed", (0, 1)),
-              "_ft_long": (GESTURE_INIT, "untrimmed_long", (0, 1, 2, 3))}
+# The ACS pairs (uniform vs ACS, same seed): suffix -> (init label, init overrides, dataset, seeds).
+ACS_SETUPS = {"": ("ImageNet", [], "untrimmed", (0, 1)), "_ft": ("gesture model", GESTURE_INIT, "untrimmed", (0, 1)),
+              "_ft_long": ("gesture model", GESTURE_INIT, "untrimmed_long", (0, 1, 2, 3))}
 UNIFORM, ACS = "uniform clip sampling", "Adaptive Clip Selection"
+ACS_ARMS = (("uniform", UNIFORM, []), ("on", ACS, ["--data.acs=true"]))  # (name part, description, overrides)
+
+
+def acs_runs():
+    """(experiment name, init label, dataset, seed, description, overrides) of every ACS run, pair by pair."""
+    for suffix, (init_label, init, dataset, seeds) in ACS_SETUPS.items():
+        for seed in seeds:
+            for arm, desc, acs in ACS_ARMS:
+                yield (f"acs_{arm}{suffix}" + (f"_seed{seed}" if seed else ""), init_label, dataset, seed, desc,
+                       TSM + DENSE + init + acs + [f"--seed={seed}"])
 
 
 def acs_experiments() -> dict:
-    """Uniform sampling and ACS at every seed of every ACS setup (same naming as the other experiments)."""
-    out = {}
-    for suffix, (init, dataset, seeds) in ACS_SETUPS.items():
-        for seed in seeds:
-            for arm, desc, acs in (("uniform", UNIFORM, []), ("on", ACS, ["--data.acs=true"])):
-                out[f"acs_{arm}{suffix}" + (f"_seed{seed}" if seed else "")] = (
-                    ("acs",), desc, TSM + DENSE + init + acs + [f"--seed={seed}"], dataset,
-                    {"video, 10 clips": 10, "gesture segment, 1 clip": 1})
-    return out
+    """The ACS runs as `EXPERIMENTS` entries."""
+    return {name: (("acs",), desc, overrides, dataset, {"video, 10 clips": 10, "gesture segment, 1 clip": 1})
+            for name, _, dataset, _, desc, overrides in acs_runs()}
 
 
 EXPERIMENTS.update(acs_experiments())
@@ -235,13 +239,12 @@ def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
         parts.append(f"\nTeacher (mean of the RGB and RGB-difference models' logits): top-1 "
                      f"{cache['vtn_stacked_kd']['teacher_top1']:.3f}.\n")
     acs = []
-    for n, (groups, desc, overrides, dataset, _) in EXPERIMENTS.items():
-        if "acs" in groups and n in cache:
+    for n, init_label, dataset, seed, desc, _ in acs_runs():
+        if n in cache:
             r, params = cache[n], UNTRIMMED_SETS[dataset]
             acs.append({"videos": "{}-{} frames, gesture {:.0%}-{:.0%}".format(*params["length"],
                                                                              *params["gesture_fraction"]),
-                        "init": "gesture model" if GESTURE_INIT[0] in overrides else "ImageNet",
-                        "sampling": desc, "seed": int(overrides[-1].removeprefix("--seed=")),
+                        "init": init_label, "sampling": desc, "seed": seed,
                         **{f"{t} {m}": v[k] for t, v in r["tests"].items() for m, k in (("top1", "top1"),
                                                                                        ("mAP", "rank_map"))},
                         "acs_ready_fraction": r["last_epoch"].get("acs_ready_fraction", ""),
@@ -279,7 +282,7 @@ def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
             if done:
                 summary.append({"videos": videos, "init": init, "seeds": len(done)})
                 for t in tests:
-                    u, a = (np.array([p[arm][t] for p in done]) for arm in (UNIFORM, ACS))
+                    u, a = (np.array([p[desc][t] for p in done]) for _, desc, _ in ACS_ARMS)
                     summary[-1][t] = (f"{u.mean():.3f} → {a.mean():.3f} ({a.mean() - u.mean():+.3f}; ACS higher in "
                                       f"{int((a > u).sum())}/{len(done)})")
         parts += ["\nPaired by seed, mean uniform → mean ACS (difference; seeds where ACS scores higher):\n",
