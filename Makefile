@@ -1,4 +1,5 @@
-# streamact: `make demo` runs the main job, `make test` runs the tests. Both create .venv if missing.
+# streamact: `make demo` runs the live demos (gestures, then detection), `make test` runs the tests,
+# `make bench` measures streaming speed and updates docs/RESULTS.md. All create .venv if missing.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,12 +19,13 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/streamact demo --out runs/demo
+	$(BIN)/streamact demo --task detection --out runs/demo_detection
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests  # loadgroup: tests/cluster share one Ray cluster
 
 bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+	$(BIN)/streamact bench --task streaming --update-docs
 
 clean:
 	rm -rf runs build *.egg-info

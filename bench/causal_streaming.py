@@ -1,4 +1,4 @@
-"""Issue 3 item 1: a bi-directionally trained TSM run causally, then fine-tuned causally; produces the bundled model.
+"""A bi-directionally trained TSM run causally, then fine-tuned causally; produces the bundled model.
 
 Starts from the TSM-EfficientNet-Lite0 checkpoint of bench/gestures_recognition.py (bi-directional shift, TSN
 segment sampling) and evaluates on the synthetic gesture test split:
@@ -24,14 +24,15 @@ import torch
 from safetensors.torch import save_file
 
 from streamact.data.datasets import build_records
-from streamact.data.datasets.synthetic import GESTURE_CLASSES
+from streamact.data.synthetic import GESTURE_CLASSES
 from streamact.data.loader import build_loader
 from streamact.engine.checkpoint import load_checkpoint
 from streamact.engine.config import config_from_dict, load_config
-from streamact.engine.trainer import Trainer, build_dataset, build_model_from_config, evaluate
+from streamact.engine.build import build_model_from_config
+from streamact.engine.trainer import Trainer, build_dataset, evaluate
 from streamact.models._pretrained import WEIGHTS_DIR
 
-from streamact.results import markdown_table, write_section
+from streamact.benchmark.common import markdown_table, write_section
 
 BUNDLED = "tsm_efficientnet_lite0_gestures"
 
@@ -75,7 +76,7 @@ def main() -> None:
         f"--out_dir={args.out}"])
     t0 = time.perf_counter()
     trainer = Trainer(ft_cfg)
-    trainer.fit()
+    trainer.fit(overwrite=True)  # a rerun replaces an interrupted fine-tuning run
     minutes = (time.perf_counter() - t0) / 60
     tuned = trainer.model.eval()
     rows.append({"model": f"causal fine-tuned {args.epochs} epochs ({minutes:.1f} min) (= streamed)",
@@ -88,7 +89,7 @@ def main() -> None:
     Path(args.out, "rows.json").write_text(json.dumps(rows, indent=2))
     for r in rows:
         print(r)
-    body = ("## Streaming a bi-directionally trained TSM (issue 3)\n\n"
+    body = ("## Streaming a bi-directionally trained TSM\n\n"
             "TSM-EfficientNet-Lite0 from the `gestures` section (bi-directional shift, 8 segments, 112 px), "
             "synthetic gesture test split, one clip per video. Dense 8x2 = 8 consecutive frames at "
             "frame_interval 2, the clips a live stream delivers. The causal rows equal frame-by-frame streaming "

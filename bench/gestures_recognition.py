@@ -1,4 +1,4 @@
-"""Issue 2 results: TSN vs TSM vs MixTConv, ImageNet init vs scratch, bf16 vs fp32 on synthetic gestures.
+"""TSN vs TSM vs MixTConv, ImageNet init vs scratch, bf16 vs fp32 on synthetic gestures.
 
 Generates the synthetic gesture set once (≥ 100 training clips per class), trains every experiment with the
 same recipe (8 frames, EfficientNet-Lite0, 112 px), evaluates each under the real-time protocol (one clip,
@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from streamact.data.datasets import build_records, synthetic
+from streamact.data import synthetic
+from streamact.data.datasets import build_records
 from streamact.engine.config import load_config
-from streamact.results import markdown_table, write_section
+from streamact.benchmark.common import markdown_table, write_section
 
 from _runs import ResultCache, train_and_test
 
@@ -49,7 +50,7 @@ def write_results(results: dict, data: Path, per_class: int, epochs: int) -> Non
     rows = [results[n] for n in EXPERIMENTS if n in results]
     train_records, class_names = build_records("jester", root=str(data), split="train")
     num_train = len(train_records)
-    body = (f"## Synthetic gestures: TSN vs TSM vs MixTConv (issue 2)\n\n"
+    body = (f"## Synthetic gestures: TSN vs TSM vs MixTConv\n\n"
             f"{len(class_names)} classes, {num_train} training clips (≥ 100 per class), 8 frames (TSN segment "
             f"sampling), EfficientNet-Lite0, 112×112 crops from 128×128 videos, AdamW lr 1e-3 cosine (0.5 epoch warm-up), "
             f"{epochs} epochs, batch 16. Test = real-time protocol (one clip, centre crop). "

@@ -1,19 +1,19 @@
-"""Issue 4 results: LIGAR and VTN and their training methods on synthetic gestures.
+"""Results of LIGAR and VTN and their training methods on synthetic gestures.
 
 Experiments (each trained once with the recipe below, results cached in runs/bench_ligar_vtn/results.json):
 
 - compare: LIGAR (X3D-MobileNetV3-LGD, metric head) vs TSM vs VTN at matched input (dense 8 frames at stride 2,
   96²), with MACs per streamed frame;
 - vtn: VTN on RGB, RGB difference, stacked RGB + RGB difference, and stacked distilled from the RGB + RGB-difference
-  ensemble (seed 002 Table 1 analogue);
-- acs: uniform clip sampling vs Adaptive Clip Selection (seed 001 Table 3 analogue), same seed per pair, on untrimmed
+  ensemble (after Table 1 of "Lightweight Network Architecture for Real-Time Action Recognition");
+- acs: uniform clip sampling vs Adaptive Clip Selection (after Table 3 of "LIGAR: Lightweight General-purpose Action Recognition"), same seed per pair, on untrimmed
   videos where the gesture fills a minority of the frames (many 16-frame training windows show idle motion under the
   video's label) and 10 subjects each perform every class in their own scene: 48-72 frames with the gesture in
   20-35% from ImageNet and from the bundled gesture model's backbone (fresh classifier), and 96-128 frames with the
   gesture in 10-20% from the gesture model; trained longer (--acs-epochs) so that videos collect scores on 70% of
   their frames; tested on whole videos (10 clips) and on the gesture segment alone;
-- sampling: sparse (TSN segments) vs continuous (dense) sampling, each tested with 1 and 10 clips (seed 001
-  Table 1 analogue);
+- sampling: sparse (TSN segments) vs continuous (dense) sampling, each tested with 1 and 10 clips (after Table 1
+  of "LIGAR: Lightweight General-purpose Action Recognition");
 - regularisers: on an ImageNet-initialised TSM with LIGAR's staged schedule, each regulariser switched on alone;
 - scratch: LIGAR vs TSM both from random init (no pretrained X3D exists offline), trained longer (--scratch-epochs).
 
@@ -32,13 +32,14 @@ import torch
 
 from streamact.complexity import count_step_macs
 from streamact.data.acs import ACSScoreStore, segment_probabilities
-from streamact.data.datasets import build_records, synthetic
+from streamact.data import synthetic
+from streamact.data.datasets import build_records
 from streamact.data.records import VideoRecord
 from streamact.engine.config import TrainConfig, load_config
 from streamact.losses.distillation import load_teacher
 from streamact.models import create_model
 from streamact.models._pretrained import WEIGHTS_DIR
-from streamact.results import markdown_table, write_section
+from streamact.benchmark.common import markdown_table, write_section
 from streamact.transforms.regularizers import collect_channel_stats
 
 from _runs import ResultCache, test_model, train_and_test
@@ -222,7 +223,7 @@ def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
 
     cols = ["experiment", "top1", "mean_class_acc", "rank_mAP", "train_min"]
     num_test = cache["tsm_dense"]["tests"]["1 clip"]["num_samples"] if "tsm_dense" in cache else 0
-    parts = [f"## LIGAR and VTN on synthetic gestures (issue 4)\n\n15 classes, {per_class} videos per class (70% train), "
+    parts = [f"## LIGAR and VTN on synthetic gestures\n\n15 classes, {per_class} videos per class (70% train), "
              f"128² videos, {SIZE}² crops, AdamW lr 1e-3 with cosine schedule (0.5 epoch warm-up) unless noted, "
              f"{epochs} epochs, batch {BATCH}, bf16 autocast; tests on the test split, one centre crop unless noted. "
              f"With {num_test} test videos the standard error of a top-1 near 0.5 is "
@@ -233,7 +234,7 @@ def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
              markdown_table(rows(["tsm_dense", "vtn_rgb", "ligar", "tsm_dense_scratch"], "1 clip"),
                             ["experiment", "top1", "mean_class_acc", "rank_mAP", "GMACs/frame", "params_M",
                              "train_min"]),
-             "\n### VTN input modalities and distillation (seed 002 Table 1 analogue)\n",
+             "\n### VTN input modalities and distillation (after Table 1 of \"Lightweight Network Architecture for Real-Time Action Recognition\")\n",
              markdown_table(rows(["vtn_rgb", "vtn_rgbdiff", "vtn_stacked", "vtn_stacked_kd"], "1 clip"), cols)]
     if "vtn_stacked_kd" in cache and "teacher_top1" in cache["vtn_stacked_kd"]:
         parts.append(f"\nTeacher (mean of the RGB and RGB-difference models' logits): top-1 "
@@ -253,7 +254,7 @@ def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
                                                             if "acs_gesture_share" in r else ""),
                         "train_min": r["train_minutes"]})
     if acs:
-        parts += ["\n### Adaptive Clip Selection on untrimmed videos (seed 001 Table 3 analogue)\n\n15 classes, "
+        parts += ["\n### Adaptive Clip Selection on untrimmed videos (after Table 3 of \"LIGAR: Lightweight General-purpose Action Recognition\")\n\n15 classes, "
                   f"{args.untrimmed_per_class} videos per class in which the labelled gesture fills a minority of "
                   f"the frames (the rest idle motion: induced label noise), {UNTRIMMED['subjects']} subjects each "
                   f"performing every class in a scene of their own; TSM, dense 8×2, {args.acs_epochs} epochs, "
@@ -293,7 +294,7 @@ def write_report(cache: ResultCache, args: argparse.Namespace) -> None:
             r = cache[n]
             sampling.append({"sampling": r["experiment"], **{f"{t} top1": v["top1"] for t, v in r["tests"].items()}})
     if sampling:
-        parts += ["\n### Sparse vs continuous sampling, 1 vs 10 test clips (seed 001 Table 1 analogue)\n",
+        parts += ["\n### Sparse vs continuous sampling, 1 vs 10 test clips (after Table 1 of \"LIGAR: Lightweight General-purpose Action Recognition\")\n",
                   markdown_table(sampling, list(sampling[0]))]
     reg = rows(["reg_base", "reg_rsc", "reg_views", "reg_crossnorm", "reg_mixup", "reg_agc"], "1 clip")
     if reg:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from streamact import create_model
 
-from streamact.results import markdown_table, write_section
+from streamact.benchmark.common import markdown_table, write_section
 
 
 def clips_per_second(model, opt, clips, labels, *, amp: bool, steps: int) -> float:
@@ -56,7 +56,7 @@ def main() -> None:
     rows = [{"precision": "fp32", "train clips/s (best round)": fp32, "ratio": 1.0},
             {"precision": "bf16 autocast", "train clips/s (best round)": bf16, "ratio": bf16 / fp32}]
     print(rows, speeds)
-    body = (f"## Training throughput: bf16 autocast vs fp32 (issue 2)\n\n`{args.model}`, batch {args.batch} × "
+    body = (f"## Training throughput: bf16 autocast vs fp32\n\n`{args.model}`, batch {args.batch} × "
             f"{args.frames} frames × {args.size}², SGD step incl. backward, in-memory batches, best of "
             f"{args.rounds} alternating rounds of {args.steps} steps, 2 threads.\n\n"
             + markdown_table(rows, list(rows[0])))

@@ -42,8 +42,8 @@ def test_tsn_clip_is_t_frames_and_tsm_is_free(backbone):
 def test_mixtconv_adds_under_one_percent_to_resnet50():
     tsn, mix = model_complexity("tsn_resnet50"), model_complexity("mixtconv_resnet50")
     extra = mix["macs_per_clip"] - tsn["macs_per_clip"]
-    assert _within(tsn["macs_per_clip"], 33e9)  # seed 003 Table 2: TSN ResNet-50 8 x 224^2 ~ 33 G
-    assert 0.13e9 * 0.95 <= extra <= 0.18e9 * 1.05  # seed 003: 33 G -> 33.13-33.18 G
+    assert _within(tsn["macs_per_clip"], 33e9)  # MixTConv paper, Table 2: TSN ResNet-50 8 x 224^2 ~ 33 G
+    assert 0.13e9 * 0.95 <= extra <= 0.18e9 * 1.05  # MixTConv paper: 33 G -> 33.13-33.18 G
     assert extra / tsn["macs_per_clip"] < 0.01
 
 

@@ -1,7 +1,7 @@
 """Parameter and multiply-accumulate (MAC) counts.
 
 MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` (which reports 2 FLOPs per multiply-add) on
-one forward pass, heads included; MACs = FLOPs / 2, the convention of the seeds' tables ("multiply and add as a
+one forward pass, heads included; MACs = FLOPs / 2, the convention of the papers' tables ("multiply and add as a
 single operation"). Ops the counter does not model (pooling, activations, normalisation in eval mode, the
 shift's slicing) count as zero, as in the papers. Registered models are measured on the meta device: shapes
 propagate, nothing is computed, so even ResNet-50 on 8x224x224 takes a fraction of a second.
@@ -59,6 +59,8 @@ def count_step_macs(model: nn.Module) -> int:
     This is what a live stream pays per processed frame: one backbone pass for TSN/TSM/MixTConv, one encoder pass
     plus the decoder over the window for VTN, the whole clip for a sliding-window 3D model such as LIGAR.
 
+    For an AMMA detector a step is one new clip of t frames: one clip embedding plus the head.
+
     Args:
         model: streamable model (``init_state``/``forward_step``); its training mode is restored afterwards.
     """
@@ -70,6 +72,8 @@ def count_step_macs(model: nn.Module) -> int:
         with torch.no_grad(), torch.device(device):  # init_state's probe tensors on the model's (meta) device
             state = model.init_state(1)
             frame = torch.zeros(1, *model.pretrained_cfg.input_size)
+            if hasattr(model, "forward_clip_features"):  # a detector steps on one clip of t frames
+                frame = frame[:, :, None].expand(-1, -1, model.clip_len, -1, -1)
             with FlopCounterMode(display=False) as counter:
                 model.forward_step(frame, state)
     finally:
@@ -95,6 +99,8 @@ def model_complexity(name: str, **kwargs: Any) -> dict[str, Any]:
     c, h, w = cfg.input_size
     shape = [1, c, cfg.clip_len, h, w]
     macs = count_macs(model, shape)
+    if hasattr(model, "forward_clip_features"):
+        return _detector_complexity(name, model, macs, shape)
     return {
         "name": name,
         "params": count_params(model),
@@ -104,10 +110,31 @@ def model_complexity(name: str, **kwargs: Any) -> dict[str, Any]:
     }
 
 
+def _detector_complexity(name: str, model: nn.Module, tubelet_macs: int, shape: list[int]) -> dict[str, Any]:
+    """AMMA's counts: per clip as the paper counts them in the streaming setting (tubelet MACs / K), the clip
+    embedding alone, one streaming step (one new clip + the head), and per frame (step / t)."""
+    clip_macs = count_macs(_ClipFeatures(model), [1, 3, model.clip_len, *shape[-2:]])
+    step = count_step_macs(model)
+    return {"name": name, "params": count_params(model), "macs_per_clip": tubelet_macs // model.num_clips,
+            "macs_clip_features": clip_macs, "macs_per_step": step, "macs_per_frame": step // model.clip_len,
+            "input_shape": shape}
+
+
+class _ClipFeatures(nn.Module):
+    """`forward_clip_features` as a module's forward, for `count_macs`."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_clip_features(clip)
+
+
 def backbone_complexity(name: str, *, num_classes: int = 1000) -> dict[str, Any]:
     """Size and cost of a 2D backbone on one 224x224 frame, with its ImageNet classifier by default.
 
-    This is the setting of the seeds' backbone tables (e.g. seed 000 Table 2).
+    This is the setting of the papers' backbone tables (e.g. Table 2 of the mobile TSN paper).
 
     Args:
         name: backbone name (see `streamact.models.list_backbones`).

@@ -1,7 +1,7 @@
 """Plots people would rather look at than read (matplotlib, Agg backend: no display needed)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +57,10 @@ def _runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
 
 def plot_timeline(pred_labels: Sequence[int], class_names: list[str], path: str | Path, *,
                   true_labels: Sequence[int] | None = None, scores: Sequence[float] | None = None,
+                  events: Sequence[Mapping] | None = None, correct: Sequence[bool] | None = None,
                   fps: float | None = None, title: str = "") -> Path:
-    """Frame-level timeline of a stream: predicted (and true) classes as coloured bands, scores as a line.
+    """Frame-level timeline of a stream: predicted (and true) classes as coloured bands, scores as a line, and the
+    gesture events as boxes under the bands.
 
     Args:
         pred_labels: predicted class index per frame; -1 where no prediction exists yet (drawn blank).
@@ -66,6 +68,10 @@ def plot_timeline(pred_labels: Sequence[int], class_names: list[str], path: str 
         path: PNG to write (parent directories are created).
         true_labels: ground-truth class index per frame, drawn as a band above the prediction.
         scores: score of the predicted class per frame (NaN where none), drawn below the bands.
+        events: gesture events (``label_index``, ``start_frame``, ``end_frame`` inclusive, ``emitted_at_frame``),
+            drawn in a row of their own as boxes in the class colour over the frames they cover, with a triangle
+            where each was emitted.
+        correct: per event, whether it matched a true gesture: a green outline if so, red if not.
         fps: frame rate; adds a time axis in seconds on top.
         title: figure title.
 
@@ -83,6 +89,9 @@ def plot_timeline(pred_labels: Sequence[int], class_names: list[str], path: str 
     for _, labels in rows:
         if len(labels) and labels.max() >= len(class_names):
             raise ValueError(f"class index {labels.max()} out of range for {len(class_names)} class names")
+    events = list(events or [])
+    if correct is not None and len(correct) != len(events):
+        raise ValueError(f"{len(correct)} correctness flags for {len(events)} events")
     num_frames = max(len(pred), 1)
     num_classes = max(len(class_names), 1)
     # Distinct qualitative colours while they last (tab20's ten dark hues, then their light twins, so neighbouring
@@ -98,7 +107,14 @@ def plot_timeline(pred_labels: Sequence[int], class_names: list[str], path: str 
     grid = fig.add_gridspec(len(ratios), 1, height_ratios=ratios, hspace=0.08)
     ax = fig.add_subplot(grid[0])
     shown: set[int] = set()
-    for y, (_, labels) in enumerate(reversed(rows)):
+    offset = 1 if events else 0  # the events row sits under the bands
+    for i, e in enumerate(events):
+        edge = "black" if correct is None else ("tab:green" if correct[i] else "tab:red")
+        ax.broken_barh([(e["start_frame"], e["end_frame"] + 1 - e["start_frame"])], (0.15, 0.7),
+                       facecolors=colors[e["label_index"]], edgecolors=edge, linewidth=1.5)
+        ax.plot(e["emitted_at_frame"] + 0.5, 0.88, marker="v", color=edge, markersize=6, clip_on=False)
+        shown.add(e["label_index"])
+    for y, (_, labels) in enumerate(reversed(rows), offset):
         spans: dict[int, list[tuple[int, int]]] = {}
         for label, start, length in _runs(labels):
             if label >= 0:
@@ -106,8 +122,9 @@ def plot_timeline(pred_labels: Sequence[int], class_names: list[str], path: str 
         for label, bars in spans.items():
             ax.broken_barh(bars, (y + 0.1, 0.8), facecolors=colors[label], linewidth=0)
             shown.add(label)
-    ax.set_yticks([y + 0.5 for y in range(len(rows))], [name for name, _ in reversed(rows)])
-    ax.set_ylim(0, len(rows))
+    row_names = (["events"] if events else []) + [name for name, _ in reversed(rows)]
+    ax.set_yticks([y + 0.5 for y in range(len(row_names))], row_names)
+    ax.set_ylim(0, len(row_names))
     ax.set_xlim(0, num_frames)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i]) for i in sorted(shown)]
     ax.legend(handles, [class_names[i] for i in sorted(shown)], loc="upper left", bbox_to_anchor=(1.01, 1.0),

@@ -1,5 +1,6 @@
 """Annotation parsers on tiny fixtures in each real format, format detection, and `data check`."""
 import json
+from pathlib import Path
 
 import av
 import numpy as np
@@ -22,6 +23,7 @@ from streamact.data.datasets import (
     scan_video_folder,
 )
 from streamact.data.records import VideoRecord
+from streamact.errors import UserError
 from streamact.io.video import open_video
 from streamact.io.writer import write_video
 
@@ -70,6 +72,17 @@ def test_parse_jester_test_split_is_unlabelled(tmp_path):
     (tmp_path / "test.csv").write_text("7\n8;\n")  # a trailing separator also means unlabelled
     records, _ = parse_jester(tmp_path / "test.csv", tmp_path / "labels.csv", tmp_path)
     assert [(r.meta["id"], r.label) for r in records] == [("7", -1), ("8", -1)]
+
+
+def test_parse_jester_labelled_split_refuses_lines_without_a_label(tmp_path):
+    # Training on them would hand the loss a label of -1; `data check` and `train` name each such line instead.
+    (tmp_path / "labels.csv").write_text("A\nB\n")
+    (tmp_path / "train.csv").write_text("1;A\n2\n3;B\n4;\n")
+    with pytest.raises(AnnotationError, match=r"train\.csv:2: no label for '2' while the other lines have one; "
+                                              r"write 'id;label' \(and 1 more bad line") as info:
+        parse_jester(tmp_path / "train.csv", tmp_path / "labels.csv", tmp_path)
+    assert [e.line for e in info.value.errors] == [2, 4]
+    assert [r.meta["id"] for r in info.value.records] == ["1", "3"]
 
 
 def test_parse_jester_resolves_mp4_videos(tmp_path):
@@ -394,7 +407,34 @@ def test_check_path_on_a_dataset_folder(jester):
     assert "00002.jpg" in report["bad"][0]["reason"]
 
 
-def test_check_path_propagates_annotation_errors(jester):
-    (jester / "jester-v1-test.csv").write_text("1;2;3\n")
-    with pytest.raises(AnnotationError, match=r"jester-v1-test\.csv:1"):
-        check_path(jester, progress=False)
+def test_check_path_reports_every_bad_line_and_every_unreadable_video_in_one_pass(jester):
+    (jester / "jester-v1-train.csv").write_text(
+        "34870;Swiping Left\n1;2;3\n56557;Doing other things\n77;Swiping Sideways\n")
+    (jester / "jester-v1-test.csv").write_text(";\n100\n")
+    (jester / "20bn-jester-v1" / "9223" / "00002.jpg").write_bytes(b"not a jpeg")
+    report = check_path(jester, progress=False)
+    lines = [(Path(b["path"]).name, b["line"]) for b in report["bad_lines"]]
+    assert lines == [("jester-v1-train.csv", 2), ("jester-v1-train.csv", 4), ("jester-v1-test.csv", 1)]
+    assert "unknown class name 'Swiping Sideways'" in report["bad_lines"][1]["reason"]
+    assert report["num_bad_lines"] == 3
+    # The good lines' videos are still checked, in the same pass.
+    assert report["splits"] == {"train": 2, "validation": 1, "test": 1}
+    assert (report["num_videos"], report["num_bad"]) == (4, 1)
+    json.dumps(report)
+
+
+def test_parser_raises_one_error_for_all_bad_lines(jester):
+    (jester / "jester-v1-train.csv").write_text("34870;Swiping Left\n1;2;3\n77;Swiping Sideways\n;x\n")
+    with pytest.raises(AnnotationError, match=r"jester-v1-train\.csv:2: .*and 2 more bad lines.*data check") as info:
+        load_split(jester, "train")
+    error = info.value
+    assert isinstance(error, UserError)
+    assert [e.line for e in error.errors] == [2, 3, 4]
+    assert [r.meta["id"] for r in error.records] == ["34870"]
+
+
+def test_dataset_problems_are_user_errors(jester, tmp_path):
+    for call in (lambda: load_split(jester, "dev"), lambda: build_records("hmdb", root=jester, split="train"),
+                 lambda: discover_splits(tmp_path / "missing")):
+        with pytest.raises(UserError):
+            call()

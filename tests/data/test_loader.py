@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 import torch
+from _fixtures import write_truncated_video
 
+from streamact.data.check import check_dataset
 from streamact.data.loader import Batch, VideoDataset, build_loader, collate_skip_bad, set_epoch
 from streamact.data.records import VideoRecord
 from streamact.data.sampling import ClipSampler
@@ -178,3 +180,26 @@ def test_distributed_loader_needs_a_process_group(videos):
     dataset = VideoDataset(good, ClipSampler(clip_len=2), TEST_TRANSFORM, train=False)
     with pytest.raises(RuntimeError, match="init_process_group"):
         build_loader(dataset, batch_size=2, shuffle=False, distributed=True)
+
+
+def test_dataset_decodes_the_displayed_picture(tagged_video):
+    path, stored = tagged_video("phone.mp4", 90)
+    dataset = VideoDataset([VideoRecord(path, 0)], ClipSampler(mode="dense", clip_len=2), lambda f, rng: f,
+                           train=False)
+    frames = dataset[0][0]
+    assert frames.shape == (2, 176, 144, 3)
+    assert np.abs(frames.astype(int) - np.rot90(stored)).mean() < 4
+
+
+def test_check_and_training_make_the_same_decision_about_a_truncated_file(tmp_path):
+    # Index at the front, end cut off: the first frames decode, so sampling alone would use it in some epochs.
+    path = write_truncated_video(tmp_path / "cut.mp4", num_frames=40, height=32, width=32, keep=2 / 3)
+    records = [VideoRecord(path, 0)]
+    report = check_dataset(records, progress=False)
+    assert report["num_bad"] == 1 and "truncated" in report["bad"][0]["reason"]
+    dataset = VideoDataset(records, ClipSampler(mode="dense", clip_len=2), lambda f, rng: f, train=True)
+    outcomes = []
+    for epoch in range(8):
+        dataset.set_epoch(epoch)
+        outcomes.append(dataset[0] is None)
+    assert all(outcomes) and dataset.num_bad == 8

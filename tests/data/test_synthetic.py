@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from streamact.data.datasets.synthetic import (
+from streamact.data.synthetic import (
     FPS,
     GESTURE_CLASSES,
     REVERSED_PAIRS,
@@ -215,7 +215,7 @@ def test_stream_timeline_matches_video(tmp_path):
     assert len(timeline["segments"]) == 5
     covered = np.zeros(len(labels), bool)
     for seg in timeline["segments"]:
-        assert seg["label"] != "no_gesture" and 10 <= seg["end"] - seg["start"] <= 24
+        assert seg["label"] != "no_gesture" and 12 <= seg["end"] - seg["start"] <= 30  # default DURATION
         assert (labels[seg["start"] : seg["end"]] == GESTURE_CLASSES.index(seg["label"])).all()
         covered[seg["start"] : seg["end"]] = True
     assert (labels[~covered] == 0).all()
@@ -231,3 +231,18 @@ def test_stream_timeline_matches_video(tmp_path):
 def test_endless_stream_keeps_going():
     labels = [label for _, label in itertools.islice(iter_stream_frames(seed=1, size=48), 400)]
     assert len(labels) == 400 and len(set(labels)) > 5
+
+
+@pytest.mark.parametrize("per_class,expected", [(1, (1, 0, 0)), (2, (1, 1, 0)), (3, (1, 1, 1)), (4, (2, 1, 1)),
+                                                (5, (3, 1, 1)), (20, (14, 3, 3))])
+def test_every_split_gets_a_clip_of_every_class_when_it_can(per_class, expected):
+    from streamact.data.synthetic.gestures import _split_sizes
+
+    assert _split_sizes(per_class, (0.7, 0.15, 0.15)) == expected
+    assert _split_sizes(per_class, (0.8, 0.2, 0.0))[2] == 0  # a split asked to be empty stays empty
+
+
+def test_an_empty_split_is_announced(tmp_path, caplog):
+    summary = generate_gestures(tmp_path, per_class=2, seed=0, size=32, num_frames=(4, 4), progress=False)
+    assert summary["splits"]["test"] == 0
+    assert "the test split is empty" in caplog.text and "3 or more per class" in caplog.text

@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from streamact.engine.config import OptimConfig
-from streamact.engine.config import OptimConfig
 from streamact.engine.optim import build_optimizer, build_scheduler, freeze_backbone, staged_lr_factor
 
 

@@ -4,11 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from streamact.data.datasets.synthetic import generate_gestures
+from streamact.data.synthetic import generate_gestures
 from streamact.engine.checkpoint import load_checkpoint
 from streamact.engine.config import ConfigError, load_config
-from streamact.engine.trainer import Trainer, TrainStep, build_model_from_config
-from streamact.inference.predictor import load_trained_model
+from streamact.engine.build import build_model_from_config
+from streamact.engine.trainer import Trainer, TrainStep
+from streamact.engine.build import load_trained_model
 
 LIGAR = ["--model.name=ligar_x3d_mobilenetv3", "--model.pretrained=false", "--model.dropout=0",
          "--data.sampling=dense", "--data.clip_len=4", "--data.input_size=48", "--data.batch_size=6",

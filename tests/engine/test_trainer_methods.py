@@ -3,7 +3,7 @@ view consistency, ACS, CrossNorm, background MixUp, distillation; and their conf
 import pytest
 import torch
 
-from streamact.data.datasets.synthetic import generate_backgrounds, generate_gestures
+from streamact.data.synthetic import generate_backgrounds, generate_gestures
 from streamact.engine.checkpoint import load_checkpoint
 from streamact.engine.config import ConfigError, load_config
 from streamact.engine.trainer import Trainer

@@ -1,5 +1,4 @@
 """Export to ONNX / OpenVINO: sidecar, runtimes' parity with PyTorch, mismatch errors, `streamact export`."""
-import argparse
 import json
 import re
 import shutil
@@ -7,13 +6,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import randomise_bn
+from _fixtures import randomise_bn
 
 from streamact import create_model
-from streamact.cli import export as export_cli
+from streamact.cli.main import main as cli_main
 from streamact.engine.checkpoint import save_checkpoint
 from streamact.engine.config import config_to_dict, load_config
-from streamact.engine.trainer import build_model_from_config
+from streamact.engine.build import build_model_from_config
 from streamact.export.onnx import export_onnx
 from streamact.export.openvino import export_openvino
 from streamact.export.validate import ExportMismatchError, check_clip_parity, check_parity, load_sidecar, sidecar_path
@@ -164,12 +163,17 @@ def _input_size(s):
     s["pretrained_cfg"]["input_size"] = [3, 96, 96]
 
 
+def _untrained_as_text(s):
+    s["classifier_trained"] = "no"
+
+
 @pytest.mark.parametrize("edit, message", [
     (_grow_state, r"state '.*cache0' \(input 'state_in.3'\) has shape \[.*\] in the sidecar but"),
     (_drop_state, r"graph input 'state_in.\d+' is not in the sidecar"),
     (_rename_output, r"first output must be 'logits'"),
     (_extra_label, r"5 label names for num_classes=4"),
     (_input_size, r"first input must be 'frame' of shape \[1, 3, 96, 96\]"),
+    (_untrained_as_text, r"classifier_trained must be true or false, got 'no'"),
 ])
 def test_mismatched_sidecar_is_refused(tsm_onnx, tmp_path, edit, message):
     path = _corrupt(tsm_onnx, tmp_path, edit)
@@ -221,9 +225,7 @@ def test_load_runtime_rejects_impossible_combinations(tsm_onnx):
 
 
 def _run_cli(argv):
-    parser = argparse.ArgumentParser()
-    export_cli.add_parser(parser.add_subparsers(dest="command"), "export")
-    return export_cli.main(parser.parse_args(["export", *argv]))
+    return cli_main(["export", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +243,7 @@ def test_cli_streaming_openvino_export_warns_and_checks(checkpoint, capsys):
     assert _run_cli([str(checkpoint), "--format", "openvino", "--streaming", "--check", "--num-frames", "16"]) == 0
     captured = capsys.readouterr()
     assert "trained bi-directionally" in captured.err
-    check = json.loads(captured.out.strip().splitlines()[-1])
+    check = json.loads(captured.out)  # stdout holds only the check's JSON
     assert check["check"] == "pass" and check["runtime"] == "openvino" and check["num_frames"] == 16
     out = checkpoint.with_name("best_streaming.xml")
     rt = load_runtime(out)
@@ -258,6 +260,24 @@ def test_cli_onnx_exports_load(checkpoint, tmp_path, capsys):
     assert _run_cli([str(checkpoint), "--out", str(tmp_path / "clip.onnx"), "--check"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["check"] == "pass"
     assert load_sidecar(tmp_path / "clip.onnx")["mode"] == "clip"
+    assert "classifier_trained" not in load_sidecar(out)  # a trained checkpoint: nothing to warn about
+
+
+@pytest.mark.parametrize("fmt, suffix", [("onnx", ".onnx"), ("openvino", ".xml")])
+def test_cli_export_of_an_untrained_classifier_is_recorded_and_warned_about(tmp_path, capsys, fmt, suffix):
+    out = tmp_path / f"untrained{suffix}"
+    assert _run_cli(["tsm_mobilenetv2_100", "--allow-untrained", "--format", fmt, "--streaming",
+                     "--out", str(out)]) == 0
+    assert load_sidecar(out)["classifier_trained"] is False
+    capsys.readouterr()
+    jsonl = tmp_path / "p.jsonl"
+    assert cli_main(["recognize", "synthetic:gestures?num=1&size=64", "--model", str(out), "--max-frames", "4",
+                     "--out-jsonl", str(jsonl), "--no-progress"]) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "never trained" in line]
+    assert warned == [f"warning: {out} was exported with --allow-untrained: its classifier was never trained on "
+                      "actions, so its predictions are meaningless; train or fine-tune the model and export the "
+                      "checkpoint"]  # once per run, not per frame
+    assert len(jsonl.read_text().splitlines()) == 4  # it still runs: the user opted in
 
 
 def test_cli_bad_input(checkpoint, tmp_path, capsys):
@@ -265,3 +285,18 @@ def test_cli_bad_input(checkpoint, tmp_path, capsys):
     assert "checkpoint not found" in capsys.readouterr().err
     assert _run_cli([str(checkpoint), "--format", "openvino", "--out", str(tmp_path / "m.onnx")]) == 2
     assert "writes a .xml file" in capsys.readouterr().err
+
+
+def test_event_settings_travel_to_every_runtime(tmp_path):
+    from streamact.inference.events import EventCfg
+
+    own = EventCfg(smoothing="window", background="none", on_threshold=0.7, switch_frames=5)
+    model = create_model(MODELS[0], num_classes=4, num_segments=T, causal=True, img_size=SIZE,
+                         label_names=LABELS).eval()
+    model.pretrained_cfg = model.pretrained_cfg.replace(events=own)
+    onnx_path = export_onnx(model, tmp_path / "step.onnx", streaming=True)
+    xml_path = export_openvino(model, tmp_path / "ov" / "step.xml", streaming=True)
+    for runtime in (OnnxRuntime(onnx_path), OpenVINORuntime(xml_path, precision="fp32")):
+        assert runtime.pretrained_cfg.events == own
+        assert StreamingEngine(runtime).smoothing == "window"  # the model's own smoothing by default
+    assert StreamingEngine(model, smoothing="ema").smoothing == "ema"  # unless asked otherwise

@@ -1,5 +1,4 @@
 """`streamact recognize` end to end on tiny checkpoints, its bad-input behaviour, and flat memory over long streams."""
-import argparse
 import json
 import os
 import warnings
@@ -10,11 +9,11 @@ import pytest
 from PIL import Image
 
 from streamact import create_model
-from streamact.cli import recognize
-from streamact.data.datasets.synthetic import GESTURE_CLASSES, iter_stream_frames
+from streamact.cli.main import main as cli_main
+from streamact.data.synthetic import GESTURE_CLASSES, iter_stream_frames
 from streamact.engine.checkpoint import save_checkpoint
 from streamact.engine.config import config_to_dict, load_config
-from streamact.engine.trainer import build_model_from_config
+from streamact.engine.build import build_model_from_config
 from streamact.inference.predictor import load_model_for_streaming
 from streamact.inference.streaming import StreamingEngine
 from streamact.io.writer import write_video
@@ -43,9 +42,7 @@ def clip(tmp_path_factory):
 
 
 def run(*argv):
-    parser = argparse.ArgumentParser()
-    recognize.add_parser(parser.add_subparsers(), "recognize")
-    return recognize.main(parser.parse_args(["recognize", *map(str, argv), "--no-progress"]))
+    return cli_main(["recognize", *map(str, argv), "--no-progress"])
 
 
 def read_jsonl(path):
@@ -70,7 +67,7 @@ def test_video_file_to_jsonl_annotated_mp4_and_timeline(tmp_path, checkpoint, cl
     assert len(frames) == 12 and frames[0].shape == (56, 72, 3)
     assert (out / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     err = capsys.readouterr().err
-    assert "12 frames, 12 predictions, 0 dropped, 0 corrupt" in err and "latency p50" in err
+    assert "12 frames, 12 predictions, 0 events, 0 dropped, 0 corrupt" in err and "latency p50" in err
 
 
 def test_stride_and_jsonl_on_stdout(checkpoint, clip, capsys):
@@ -130,10 +127,10 @@ def test_jsonl_is_flushed_as_it_goes(tmp_path, checkpoint, clip, monkeypatch):
     seen = []
     push = StreamingEngine.push
 
-    def checking_push(self, frame):
+    def checking_push(self, frame, frame_index=None):
         # Before frame k is processed, k predictions must already be readable by another process.
         seen.append(len(out.read_text().splitlines()) if out.exists() else 0)
-        return push(self, frame)
+        return push(self, frame, frame_index)
 
     monkeypatch.setattr(StreamingEngine, "push", checking_push)
     assert run(clip, "--model", checkpoint, "--out-jsonl", out) == 0
@@ -143,10 +140,10 @@ def test_jsonl_is_flushed_as_it_goes(tmp_path, checkpoint, clip, monkeypatch):
 def test_interrupt_finalises_outputs(tmp_path, checkpoint, clip, monkeypatch, capsys):
     push = StreamingEngine.push
 
-    def interrupted_push(self, frame):
+    def interrupted_push(self, frame, frame_index=None):
         if self.frame_index == 4:  # the sixth frame
             raise KeyboardInterrupt
-        return push(self, frame)
+        return push(self, frame, frame_index)
 
     monkeypatch.setattr(StreamingEngine, "push", interrupted_push)
     rc = run(clip, "--model", checkpoint, "--out-jsonl", tmp_path / "p.jsonl", "--out-video", tmp_path / "a.mp4")
@@ -160,7 +157,7 @@ def test_interrupt_finalises_outputs(tmp_path, checkpoint, clip, monkeypatch, ca
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 def test_checkpoint_on_exported_runtimes_matches_torch(tmp_path, checkpoint, clip, runtime):
     pytest.importorskip(runtime)
-    assert run(clip, "--model", checkpoint, "--out-jsonl", tmp_path / "torch.jsonl") == 0
+    assert run(clip, "--model", checkpoint, "--runtime", "torch", "--out-jsonl", tmp_path / "torch.jsonl") == 0
     assert run(clip, "--model", checkpoint, "--runtime", runtime, "--precision", "fp32",
                "--out-jsonl", tmp_path / "other.jsonl") == 0
     expected, lines = read_jsonl(tmp_path / "torch.jsonl"), read_jsonl(tmp_path / "other.jsonl")
@@ -171,7 +168,8 @@ def test_checkpoint_on_exported_runtimes_matches_torch(tmp_path, checkpoint, cli
 @pytest.mark.parametrize("argv,match", [
     (["97", "--model", "{ckpt}"], "camera 97"),
     (["{clip}", "--model", ""], "no model given"),
-    (["{clip}", "--model", "{tmp}/missing.pt"], "model not found"),
+    (["{clip}", "--model", "{tmp}/missing.pt"], "checkpoint not found"),
+    (["{clip}", "--model", "{tmp}/missing"], "no registered model has that name"),
     (["{clip}", "--model", "{tmp}/weights.bin"], "unknown model format"),
     (["{clip}", "--model", "{ckpt}", "--stride", "0"], "--stride must be at least 1"),
 ])

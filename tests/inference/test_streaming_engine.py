@@ -5,7 +5,7 @@ import torch
 
 from streamact import create_model
 from streamact.inference.streaming import StreamingEngine
-from streamact.transforms.presets import build_transform, preprocess_frame
+from streamact.transforms.frame import preprocess_frame
 
 LABELS = ["a", "b", "c"]
 
@@ -26,9 +26,8 @@ def test_first_window_matches_offline_forward(model):
     clip_frames = frames(4)
     engine = StreamingEngine(model, smoothing="none")
     preds = [engine.push(f) for f in clip_frames]
-    transform = build_transform(train=False, input_size=48, mean=model.pretrained_cfg.mean,
-                                std=model.pretrained_cfg.std)
-    clip = transform(np.stack(clip_frames), None)[None]  # (1, 3, T, H, W), the offline test pipeline
+    steps = [torch.from_numpy(preprocess_frame(f, model.pretrained_cfg)) for f in clip_frames]  # T x (1, 3, H, W)
+    clip = torch.stack(steps, dim=2)  # (1, 3, T, H, W): the same frames as one offline clip
     with torch.no_grad():
         probs = model(clip).softmax(-1)[0].numpy()
     np.testing.assert_allclose(preds[-1].probs, probs, atol=1e-5)
@@ -38,13 +37,6 @@ def test_first_window_matches_offline_forward(model):
     assert preds[-1].to_json()["warm"] is True
 
 
-def test_preprocess_frame_equals_clip_pipeline(model):
-    f = frames(1, 71, 53)[0]  # odd, portrait
-    transform = build_transform(train=False, input_size=48, mean=model.pretrained_cfg.mean,
-                                std=model.pretrained_cfg.std)
-    torch.testing.assert_close(preprocess_frame(f, model.pretrained_cfg), transform(f[None], None).transpose(0, 1))
-
-
 def test_stride_and_frame_interval(model):
     engine = StreamingEngine(model, stride=3, frame_interval=2)
     out = [engine.push(f) for f in frames(13)]
@@ -52,6 +44,13 @@ def test_stride_and_frame_interval(model):
     # processed frames: 0,2,4,...,12 (7 frames); predictions on processed frames #0, #3, #6
     assert emitted == [0, 6, 12]
     assert engine.num_processed == 7
+
+
+def test_source_frame_indices_through_dropped_frames(model):
+    engine = StreamingEngine(model, frame_interval=2)
+    # a realtime source dropped frames 1, 2, 6 and 8: the model steps on frames at least 2 source frames apart
+    out = [engine.push(f, i) for f, i in zip(frames(6), [0, 3, 4, 5, 7, 9])]
+    assert [p.frame_index for p in out if p is not None] == [0, 3, 5, 7, 9]
 
 
 def test_reset_restarts_the_stream(model):

@@ -6,21 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from streamact.data.datasets.synthetic import GESTURE_CLASSES, iter_stream_frames
+from _fixtures import GRAY_STEP, gray_frames, gray_levels, write_truncated_video
+
+from streamact.data.synthetic import GESTURE_CLASSES, iter_stream_frames
 from streamact.io.errors import VideoDecodeError, VideoNotFoundError
 from streamact.io.sources import FrameSource, open_source
 from streamact.io.writer import write_video
-
-STEP = 6  # frame i is a flat gray of level STEP * i, so every decoded frame tells which index it is
-
-
-def gray_frames(n, height=48, width=64):
-    return [np.full((height, width, 3), STEP * i % 240, np.uint8) for i in range(n)]
-
-
-def levels(frames):
-    return np.array([f.mean() for f in frames])
-
 
 def packet_spans(path):
     """(position, size) in the file of each video packet, in stream order."""
@@ -36,7 +27,7 @@ def test_video_file(tmp_path):
         items = list(source)
     frames, stamps = zip(*items)
     assert all(f.shape == (48, 64, 3) and f.dtype == np.uint8 for f in frames)
-    np.testing.assert_allclose(levels(frames), STEP * np.arange(20), atol=2)
+    np.testing.assert_allclose(gray_levels(frames), GRAY_STEP * np.arange(20), atol=2)
     np.testing.assert_allclose(stamps, np.arange(20) / 12, atol=1e-3)
     assert (source.num_corrupt, source.num_dropped, source.error, source.label) == (0, 0, None, None)
 
@@ -101,16 +92,7 @@ def test_corrupt_frame_is_skipped_and_counted(tmp_path):
 
 def test_truncated_file_ends_cleanly_with_the_error(tmp_path):
     # The index at the front (faststart) lets the file open; the data runs out in the middle of the stream.
-    path = tmp_path / "cut.mp4"
-    rng = np.random.default_rng(0)
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.height, stream.width, stream.pix_fmt = 48, 64, "yuv420p"
-        for _ in range(30):
-            frame = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    path = write_truncated_video(tmp_path / "cut.mp4", num_frames=30)
     with open_source(path) as source:
         frames = [f for f, _ in source]
     assert 0 < len(frames) < 30
@@ -149,25 +131,29 @@ def test_opencv_capture_converts_bgr_to_rgb(tmp_path):
 def test_realtime_drops_frames_when_the_consumer_is_slow(tmp_path):
     path = write_video(tmp_path / "fast.mp4", gray_frames(40), fps=50)
     with open_source(path, realtime=True) as source:
-        seen = []
+        seen, indices = [], []
         for frame, _ in source:
             seen.append(frame)
+            indices.append(source.index)
             time.sleep(0.06)  # three frame periods per frame: a model too slow for the camera
     assert source.num_dropped > 0
     assert len(seen) + source.num_dropped == 40
     # Frames arrive in order and the newest frame is always delivered.
-    assert np.all(np.diff(levels(seen)) > 0)
-    assert levels(seen)[-1] == pytest.approx(STEP * 39, abs=2)
+    assert np.all(np.diff(gray_levels(seen)) > 0)
+    assert gray_levels(seen)[-1] == pytest.approx(GRAY_STEP * 39, abs=2)
+    # `index` keeps the source's numbering: it jumps over the dropped frames
+    assert gray_levels(seen) == pytest.approx([GRAY_STEP * i for i in indices], abs=2)
+    assert indices[-1] == 39 and np.diff(indices).max() > 1
 
 
 def test_without_realtime_every_frame_is_delivered(tmp_path):
     path = write_video(tmp_path / "fast.mp4", gray_frames(10), fps=50)
     with open_source(path) as source:
-        count = 0
+        indices = []
         for _ in source:
             time.sleep(0.03)
-            count += 1
-    assert (count, source.num_dropped) == (10, 0)
+            indices.append(source.index)
+    assert (indices, source.num_dropped) == (list(range(10)), 0)
 
 
 def test_close_stops_iteration():
@@ -176,3 +162,14 @@ def test_close_stops_iteration():
     source.close()
     source.close()
     assert list(source) == []
+
+
+def test_file_source_applies_rotation_metadata(tagged_video):
+    # What `recognize` analyses and writes to its annotated video: the picture as players show it.
+    path, stored = tagged_video("phone.mp4", -90)
+    with open_source(path) as source:
+        frames = [frame for frame, _ in source]
+    assert len(frames) == 6
+    for frame in frames:
+        assert frame.shape == (176, 144, 3)
+        assert np.abs(frame.astype(int) - np.rot90(stored, -1)).mean() < 4

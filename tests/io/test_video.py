@@ -2,6 +2,7 @@
 import logging
 import os
 import subprocess
+from fractions import Fraction
 import sys
 
 import av
@@ -9,26 +10,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _fixtures import gray_frames, gray_level, gray_levels, write_truncated_video
+
 from streamact.io.errors import VideoDecodeError, VideoNotFoundError
 from streamact.io.frames import to_rgb
 from streamact.io.video import FrameFolderReader, VideoReader, open_video
 from streamact.io.writer import write_video
 
-# Frame i is a flat gray of level STEP * i, so every decoded frame tells which index it is.
-STEP = 6
 NUM_FRAMES = 40
 CONTAINERS = [
     pytest.param(ext, codec, marks=pytest.mark.skipif(codec not in av.codecs_available, reason=f"no {codec}"))
     for ext, codec in [("mp4", "libx264"), ("mkv", "libx264"), ("avi", "mpeg4"), ("webm", "libvpx-vp9")]
 ]
-
-
-def level(i):
-    return STEP * np.asarray(i) % 240
-
-
-def gray_frames(n, height=48, width=64):
-    return [np.full((height, width, 3), level(i), np.uint8) for i in range(n)]
 
 
 def write_with_gop(path, codec, frames, gop, fps=25):
@@ -45,10 +38,6 @@ def write_with_gop(path, codec, frames, gop, fps=25):
     return path
 
 
-def levels(frames):
-    return frames.reshape(len(frames), -1).mean(axis=1)
-
-
 @pytest.mark.parametrize("ext,codec", CONTAINERS)
 def test_random_access_is_frame_accurate(tmp_path, ext, codec):
     path = write_with_gop(tmp_path / f"clip.{ext}", codec, gray_frames(NUM_FRAMES), gop=6)
@@ -61,7 +50,7 @@ def test_random_access_is_frame_accurate(tmp_path, ext, codec):
         assert (reader.height, reader.width) == (48, 64)
         frames = reader.get_frames(indices)
         assert frames.shape == (len(indices), 48, 64, 3) and frames.dtype == np.uint8
-        np.testing.assert_allclose(levels(frames), level(indices), atol=3)
+        np.testing.assert_allclose(gray_levels(frames), gray_level(indices), atol=3)
         # Random access yields exactly what a sequential decode yields.
         sequential = np.stack(list(reader.iter_frames()))
         assert len(sequential) == NUM_FRAMES
@@ -74,7 +63,7 @@ def test_random_access_seeks_instead_of_decoding_from_the_start(tmp_path):
     path = write_with_gop(tmp_path / "long.mp4", "libx264", gray_frames(120, 32, 32), gop=10)
     with VideoReader(path) as reader:
         frames = reader.get_frames([101, 3, 100])
-        np.testing.assert_allclose(levels(frames), level([101, 3, 100]), atol=3)
+        np.testing.assert_allclose(gray_levels(frames), gray_level([101, 3, 100]), atol=3)
         # Frames 0-3, then a seek to keyframe 100 and frames 100-101, plus what the decoder buffers; not 102.
         assert reader.num_decoded < 30
 
@@ -128,22 +117,16 @@ def test_truncated_mp4(tmp_path):
             reader.get_frames(range(reader.num_frames))
 
 
-def test_truncated_faststart_mp4_fails_while_decoding(tmp_path):
-    # With the index at the front the file opens and lists all frames; the missing data must still surface.
-    path = tmp_path / "faststart.mp4"
-    rng = np.random.default_rng(0)
-    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(30)]
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.height, stream.width, stream.pix_fmt = 48, 64, "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(VideoDecodeError, match="faststart.mp4"):
-        with open_video(path) as reader:
-            reader.get_frames([reader.num_frames - 1])
+def test_truncated_faststart_mp4_is_refused_whatever_frames_are_asked_for(tmp_path):
+    # With the index at the front the file opens, and the frames before the cut decode; the reader still refuses
+    # it as a whole, so no caller gets it in one epoch and not in the next.
+    path = write_truncated_video(tmp_path / "faststart.mp4", num_frames=30, width=64)
+    with av.open(str(path)) as container:  # the first frames are intact: PyAV decodes them
+        assert next(container.decode(video=0)).width == 64
+    for frames in ([0], [1, 2], []):
+        with pytest.raises(VideoDecodeError, match="faststart.mp4: truncated: the file ends after"):
+            with open_video(path) as reader:
+                reader.get_frames(frames)
 
 
 def write_folder(folder, frames, names=None, ext="png"):
@@ -161,7 +144,7 @@ def test_frame_folder_random_access(tmp_path):
         assert (reader.num_frames, reader.height, reader.width) == (12, 33, 47)
         frames = reader.get_frames([11, 3, 3, 0])
         assert frames.shape == (4, 33, 47, 3) and frames.dtype == np.uint8
-        np.testing.assert_allclose(levels(frames), level([11, 3, 3, 0]), atol=2)
+        np.testing.assert_allclose(gray_levels(frames), gray_level([11, 3, 3, 0]), atol=2)
         assert len(list(reader.iter_frames())) == 12
         with pytest.raises(IndexError):
             reader.get_frames([12])
@@ -171,7 +154,7 @@ def test_frame_folder_sorts_numbers_numerically(tmp_path):
     names = [f"img_{i}.png" for i in range(1, 12)]  # img_10 must follow img_9, not img_1
     folder = write_folder(tmp_path / "vid", gray_frames(11), names=names)
     with FrameFolderReader(folder) as reader:
-        np.testing.assert_array_equal(levels(reader.get_frames(range(11))), level(np.arange(11)))
+        np.testing.assert_array_equal(gray_levels(reader.get_frames(range(11))), gray_level(np.arange(11)))
 
 
 def test_frame_folder_with_missing_frames_warns_and_uses_the_rest(tmp_path, caplog):
@@ -182,7 +165,7 @@ def test_frame_folder_with_missing_frames_warns_and_uses_the_rest(tmp_path, capl
         reader = FrameFolderReader(folder)
     assert "4 frame(s) missing" in caplog.text and "gappy" in caplog.text
     assert reader.num_frames == len(keep)
-    np.testing.assert_array_equal(levels(reader.get_frames(range(len(keep)))), level(keep))
+    np.testing.assert_array_equal(gray_levels(reader.get_frames(range(len(keep)))), gray_level(keep))
 
 
 def test_frame_folder_unreadable_frame(tmp_path):
@@ -251,7 +234,7 @@ _ENCODE = """
 import hashlib, itertools, os, sys
 if sys.argv[1] == "1":
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-from streamact.data.datasets.synthetic import iter_stream_frames
+from streamact.data.synthetic import iter_stream_frames
 from streamact.io.writer import VideoWriter
 with VideoWriter(sys.argv[2], fps=12) as writer:
     for frame, _ in itertools.islice(iter_stream_frames(num_gestures=None, seed=0, size=128), 40):
@@ -264,6 +247,80 @@ print(hashlib.md5(open(sys.argv[2], "rb").read()).hexdigest())
 def test_writer_output_does_not_depend_on_the_visible_cpus(tmp_path):
     # x264 picks its thread count from the CPUs it sees, and the thread count changes the bitstream; the writer
     # fixes it, so generated datasets and the demo stream are the same bytes on every machine.
-    digests = [subprocess.run([sys.executable, "-c", _ENCODE, cpus, str(tmp_path / f"{cpus}.mp4")], check=True,
+    digests = [subprocess.run([sys.executable, "-c", _ENCODE, cpus, str(tmp_path / f"{cpus}.mp4")], stdin=subprocess.DEVNULL, check=True,
                               capture_output=True, text=True).stdout.strip() for cpus in ("1", "all")]
     assert digests[0] == digests[1]
+
+
+NTSC = Fraction(30000, 1001)
+
+
+@pytest.mark.parametrize("fps,rate", [(12, Fraction(12)), (12.5, Fraction(25, 2)), (float(NTSC), NTSC),
+                                      (24000 / 1001, Fraction(24000, 1001)), (NTSC, NTSC)])
+def test_writer_keeps_the_exact_frame_rate(tmp_path, fps, rate):
+    path = write_video(tmp_path / "r.mp4", gray_frames(10), fps=fps)
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].average_rate == rate
+        assert container.duration / 1e6 == pytest.approx(10 / rate, abs=1e-3)  # was rounded: 12.5 -> 12 frames/s
+
+
+def test_writer_refuses_a_non_positive_rate(tmp_path):
+    with pytest.raises(ValueError, match="frame rate must be positive"):
+        write_video(tmp_path / "r.mp4", gray_frames(1), fps=0)
+
+
+# Counter-clockwise degrees and mirroring as stored in the display matrix, and what a player shows.
+ORIENTATIONS = [
+    (90, False, lambda image: np.rot90(image, 1)),  # e.g. a phone held upright: stored landscape
+    (-90, False, lambda image: np.rot90(image, -1)),  # FFmpeg's "rotate=90" tag (a quarter turn clockwise)
+    (180, False, lambda image: np.rot90(image, 2)),
+    (0, True, lambda image: image[:, ::-1]),  # a front camera's mirror
+    (90, True, lambda image: np.rot90(image, 1)[:, ::-1]),  # turned, then mirrored
+]
+
+
+def assert_shows(frame, expected):
+    assert frame.shape == expected.shape
+    assert np.abs(frame.astype(int) - expected).mean() < 4  # H.264 at high quality; a wrong turn is off by ~100
+
+
+@pytest.mark.parametrize("degrees,hflip,display", ORIENTATIONS)
+def test_rotation_metadata_is_applied(tagged_video, degrees, hflip, display):
+    path, stored = tagged_video("phone.mp4", degrees, hflip)
+    expected = display(stored)
+    with open_video(path) as reader:
+        assert (reader.height, reader.width) == expected.shape[:2]
+        for frame in reader.get_frames([4, 1]):
+            assert_shows(frame, expected)
+        for frame in reader.iter_frames():
+            assert_shows(frame, expected)
+
+
+def test_other_angles_are_used_as_stored_with_a_warning(tagged_video):
+    path, stored = tagged_video("tilted.mp4", 45)
+    with pytest.warns(UserWarning, match="45 degrees, not a quarter turn"):
+        with open_video(path) as reader:
+            assert_shows(reader.get_frames([0])[0], stored)
+
+
+def test_quarter_turn_gives_portrait_frames(tagged_video):
+    # The stored picture is 176 wide and 144 high; every player shows it 144 wide and 176 high.
+    path, _ = tagged_video("portrait.mp4", -90)
+    with open_video(path) as reader:
+        assert reader.get_frames([0]).shape == (1, 176, 144, 3)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads through /proc")
+def test_reading_leaves_no_threads_behind(tmp_path, tagged_video):
+    # DataLoader workers are forked from the process that built the dataset: a decoder or colour-conversion thread
+    # pool left alive there (FFmpeg's default is one thread per CPU) deadlocks them in their first decode.
+    path, _ = tagged_video("clip.mp4", 90, num_frames=12)
+
+    def threads():
+        return len(os.listdir("/proc/self/task"))
+
+    before = threads()
+    with open_video(path) as reader:
+        reader.get_frames([3, 9, 0])
+        list(reader.iter_frames())
+    assert threads() == before

@@ -157,7 +157,7 @@ def test_squeeze_excite_shapes_and_gate():
     assert torch.all(y <= x) and torch.all(y >= 0)  # a sigmoid gate only attenuates
     net = create_backbone("mnasnet_100")
     names = insert_se(net)
-    assert len(names) == 10  # seed 000 section 5.4: "10 TSM and SE modules in total"
+    assert len(names) == 10  # real-time mobile paper, section 5.4: "10 TSM and SE modules in total"
     block = dict(net.named_modules())[names[0]]
     assert block.se.conv_expand.out_channels == block.conv_pwl.in_channels
     assert block.se.conv_reduce.out_channels == block.conv_pwl.out_channels // 4

@@ -3,11 +3,11 @@ import math
 
 import pytest
 import torch
-from conftest import randomise_bn
+from _fixtures import randomise_bn
 
 from streamact.engine.checkpoint import save_checkpoint
 from streamact.engine.config import config_to_dict, load_config
-from streamact.engine.trainer import build_model_from_config
+from streamact.engine.build import build_model_from_config
 from streamact.losses.distillation import TwoStreamTeacher, kd_loss, load_teacher
 
 T, SIZE = 2, 32

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from streamact import create_model
-from streamact.data.datasets.synthetic import GESTURE_CLASSES, render_clip
+from streamact.data.synthetic import GESTURE_CLASSES, render_clip
 from streamact.inference.streaming import StreamingEngine
 from streamact.models._pretrained import WEIGHTS_DIR
 

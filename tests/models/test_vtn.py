@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import randomise_bn
+from _fixtures import randomise_bn
 
 from streamact.complexity import count_macs, count_params
 from streamact.inference.predictor import to_streaming
@@ -158,7 +158,7 @@ def test_stacked_pretrained_keeps_imagenet_kernel():
 
 def test_trainer_builds_vtn():
     from streamact.engine.config import load_config
-    from streamact.engine.trainer import build_model_from_config
+    from streamact.engine.build import build_model_from_config
 
     cfg = load_config(None, ["--model.name=vtn_mobilenetv2_100", "--model.pretrained=false", "--data.clip_len=4",
                              f"--data.input_size={SIZE}", "--data.sampling=dense", "--data.frame_interval=2",
@@ -171,7 +171,7 @@ def test_trainer_builds_vtn():
     assert pcfg.label_names == ("a", "b")
 
 
-# -- complexity (REFERENCE A.2: OMZ driver-action-recognition-adas-0002 / action-recognition-0001 model cards) ----
+# -- complexity (OMZ driver-action-recognition-adas-0002 / action-recognition-0001 model cards) ----
 def _within(value, target, tol=0.05):
     return abs(value - target) <= tol * target
 

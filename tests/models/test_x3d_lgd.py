@@ -1,4 +1,4 @@
-"""LIGAR (X3D MobileNetV3 + LGD-GC + metric head): architecture per REFERENCE A.6, size, heads, streaming, export."""
+"""LIGAR (X3D MobileNetV3 + LGD-GC + metric head): architecture as the authors' code, size, heads, streaming, export."""
 import math
 
 import numpy as np
@@ -38,7 +38,7 @@ def _local_path(model):
 
 
 def test_block_output_shapes_follow_the_reference_table():
-    """T x H after every block for a 16 x 224^2 clip (REFERENCE A.6, last column), on the meta device."""
+    """T x H after every block for a 16 x 224^2 clip (the authors' code), on the meta device."""
     with torch.device("meta"):
         model = create_model("ligar_x3d_mobilenetv3", num_classes=101).eval()
         shapes = []
@@ -109,7 +109,7 @@ def test_weight_init():
 
 
 def test_complexity_matches_the_published_model():
-    """Published x3d-rgb-mobilenet-v3-lgd-gc: 4.472 M params, 4.74 GFLOPs; REFERENCE: backbone 2.232 GMACs."""
+    """Published x3d-rgb-mobilenet-v3-lgd-gc: 4.472 M params, 4.74 GFLOPs; analytic count: backbone 2.232 GMACs."""
     with torch.device("meta"):
         model = create_model("ligar_x3d_mobilenetv3", num_classes=101)
     shape = (1, 3, 16, 224, 224)

@@ -10,12 +10,13 @@ from typing import Any
 
 def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        name, help="list registered models (with --complexity: params and MACs)",
-        description="List registered models matching PATTERN (shell-style, default '*'). With --complexity, "
-                    "count parameters and multiply-accumulates per clip and per frame at each model's default "
-                    "input (torch's flop counter, heads included).")
+        name, help="list registered models and their weights (with --complexity: params and MACs)",
+        description="List registered models matching PATTERN (shell-style, default '*') with the weights each "
+                    "ships: action-trained (ready to recognize), an ImageNet backbone only (train or fine-tune "
+                    "before use), or none. With --complexity, count parameters and multiply-accumulates per clip "
+                    "and per frame at each model's default input (torch's flop counter, heads included).")
     p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'tsm_*' (default: all)")
-    p.add_argument("--complexity", action="store_true", help="count params and MACs")
+    p.add_argument("--complexity", action="store_true", help="count params and MACs (default: names and weights only)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
     p.add_argument("--write-zoo", metavar="PATH", type=Path,
                    help="also write a Markdown model zoo (implies --complexity), e.g. docs/MODEL_ZOO.md")
@@ -27,13 +28,21 @@ def _shape(shape: list[int]) -> str:
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    if "params" not in rows[0]:
-        return "\n".join(r["name"] for r in rows)
-    header = f"{'model':<30} {'params (M)':>10} {'GMACs/clip':>11} {'GMACs/frame':>12}  input (B,C,T,H,W)"
+    from streamact.models import WEIGHTS
+
+    counts = "params" in rows[0]
+    width = max(len("model"), *(len(r["name"]) for r in rows))
+    header = f"{'model':<{width}}"
+    if counts:
+        header += f" {'params (M)':>10} {'GMACs/clip':>11} {'GMACs/frame':>12}  {'input (B,C,T,H,W)':<18}"
+    header += "  weights"
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r['name']:<30} {r['params'] / 1e6:>10.2f} {r['macs_per_clip'] / 1e9:>11.3f} "
-                     f"{r['macs_per_frame'] / 1e9:>12.3f}  {_shape(r['input_shape'])}")
+        line = f"{r['name']:<{width}}"
+        if counts:
+            line += (f" {r['params'] / 1e6:>10.2f} {r['macs_per_clip'] / 1e9:>11.3f} "
+                     f"{r['macs_per_frame'] / 1e9:>12.3f}  {_shape(r['input_shape']):<18}")
+        lines.append(f"{line}  {WEIGHTS[r['weights']]}")
     return "\n".join(lines)
 
 
@@ -42,7 +51,7 @@ def _zoo(rows: list[dict[str, Any]], command: str) -> str:
     import torch
 
     from streamact.complexity import backbone_complexity
-    from streamact.models import list_backbones
+    from streamact.models import WEIGHTS, list_backbones
 
     lines = [
         "# Model zoo",
@@ -53,26 +62,50 @@ def _zoo(rows: list[dict[str, Any]], command: str) -> str:
         command,
         "```",
         "",
-        "Parameters and multiply-accumulates (MACs; one multiply-add = 1, which the seeds call \"FLOPs\") counted "
+        "Parameters and multiply-accumulates (MACs; one multiply-add = 1, which the papers call \"FLOPs\") counted "
         f"with `torch.utils.flop_counter` (torch {torch.__version__.split('+')[0]}, timm {timm.__version__}), "
         "heads included, at each model's default input and default number of classes (400, Kinetics-400, for "
-        "TSN / TSM / MixTConv). For 2D + temporal models every frame costs one backbone pass, so MACs per frame "
+        "TSN / TSM / MixTConv). *weights*: what `create_model(name, pretrained=True)` loads; only action-trained "
+        "weights make a model ready to recognize. For 2D + temporal models every frame costs one backbone pass, so MACs per frame "
         "= MACs per clip / T, and a streamed frame costs the same. The temporal shift adds no MACs.",
         "",
         "## Recognizers",
         "",
-        "| model | params (M) | GMACs / clip | GMACs / frame | input (B, C, T, H, W) |",
-        "|---|---:|---:|---:|---|",
+        "| model | params (M) | GMACs / clip | GMACs / frame | input (B, C, T, H, W) | weights |",
+        "|---|---:|---:|---:|---|---|",
     ]
     for r in rows:
+        if "macs_per_step" in r:
+            continue
         lines.append(f"| `{r['name']}` | {r['params'] / 1e6:.2f} | {r['macs_per_clip'] / 1e9:.3f} | "
-                     f"{r['macs_per_frame'] / 1e9:.3f} | {_shape(r['input_shape'])} |")
+                     f"{r['macs_per_frame'] / 1e9:.3f} | {_shape(r['input_shape'])} | {WEIGHTS[r['weights']]} |")
+    detectors = [r for r in rows if "macs_per_step" in r]
+    if detectors:
+        lines += [
+            "",
+            "## Detectors",
+            "",
+            "AMMA tubelet detectors at the paper's setting: 288x288, K = 5 clips of t = 4 frames, 24 classes. "
+            "GMACs / clip is the paper's count for the streaming setting (MACs of one tubelet over K clips, divided "
+            "by K); GMACs / step is what a live stream pays every t frames (one new clip embedded, the head over the "
+            "K cached clip features); the clip embedding alone is the part a cache cannot save. The neck uses a "
+            "plain 3x3 convolution where the paper has a deformable one (DCNv2), so it exports everywhere.",
+            "",
+            "| model | params (M) | GMACs / clip | GMACs / clip embedding | GMACs / step | GMACs / frame | "
+            "input (B, C, K*t, H, W) | weights |",
+            "|---|---:|---:|---:|---:|---:|---|---|",
+        ]
+        for r in detectors:
+            lines.append(f"| `{r['name']}` | {r['params'] / 1e6:.2f} | {r['macs_per_clip'] / 1e9:.3f} | "
+                         f"{r['macs_clip_features'] / 1e9:.3f} | {r['macs_per_step'] / 1e9:.3f} | "
+                         f"{r['macs_per_frame'] / 1e9:.3f} | {_shape(r['input_shape'])} | {WEIGHTS[r['weights']]} |")
     lines += [
         "",
         "## Backbones",
         "",
-        "One 224x224 frame with the 1000-class ImageNet classifier, the setting of seed 000 Table 2 "
-        "(`tests/test_complexity.py` checks these against it).",
+        "One 224x224 frame with the 1000-class ImageNet classifier, the setting of Table 2 of \"Towards Real-Time "
+        "Action Recognition on Mobile Devices Using Deep Models\" (`tests/test_complexity.py` checks these against "
+        "it).",
         "",
         "| backbone | params (M) | GMACs / frame |",
         "|---|---:|---:|",
@@ -87,17 +120,18 @@ def main(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from streamact.complexity import model_complexity
-    from streamact.models import list_models
+    from streamact.errors import UserError
+    from streamact.models import list_models, model_weights
 
     names = list_models(args.pattern)
     if not names:
-        print(f"error: no registered model matches {args.pattern!r}", file=sys.stderr)
-        return 1
+        raise UserError(f"no registered model matches {args.pattern!r}; `streamact models` lists them all")
     if args.complexity or args.write_zoo:
         rows = [model_complexity(n) for n in tqdm(names, desc="counting", unit="model", file=sys.stderr,
                                                    disable=not sys.stderr.isatty())]
     else:
         rows = [{"name": n} for n in names]
+    rows = [{**r, "weights": model_weights(r["name"])} for r in rows]
     print(json.dumps(rows, indent=2) if args.format == "json" else _table(rows))
     if args.write_zoo:
         command = "streamact models" + ("" if args.pattern == "*" else f" '{args.pattern}'")

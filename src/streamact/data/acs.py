@@ -1,6 +1,6 @@
 """Adaptive Clip Selection (ACS): sample training clips where the model has been right before.
 
-LIGAR (seed 001, section V.ii) fights *induced label noise*: in an untrimmed video the labelled action fills a few
+LIGAR (section V.ii) fights *induced label noise*: in an untrimmed video the labelled action fills a few
 frames, so a uniformly sampled clip often shows background under the video's label. ACS keeps a score v_k per frame
 k of every training video, initialised to 0. After each training prediction of a clip covering the segment S_i
 (predicted class ŷ_i with probability P̂_i, true class y_i) every frame of the segment is updated (Eq. 2):

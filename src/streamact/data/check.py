@@ -1,7 +1,9 @@
-"""Dataset health check: decode every video fully and report the ones that cannot be used.
+"""Dataset health check: every bad annotation line and every video that cannot be used, in one pass.
 
 `check_path` backs `streamact data check LIST_OR_DIR`: it recognises the dataset (see
-`streamact.data.datasets.discover_splits`), gathers the records of every split and checks them.
+`streamact.data.datasets.discover_splits`), parses every split (collecting the bad lines rather than stopping at the
+first), and decodes the videos of the good lines with the same reader training uses, so both refuse the same
+unusable files (missing, not a video, truncated) whatever frames an epoch samples.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from streamact.data.datasets import discover_splits
+from streamact.data.datasets import AnnotationError, discover_splits
 from streamact.data.records import VideoRecord
 from streamact.io.errors import VideoError
 from streamact.io.video import VideoReader, open_video
@@ -70,18 +72,26 @@ def check_path(path: str | Path, *, progress: bool = True) -> dict:
         progress: show a progress bar.
 
     Returns:
-        The `check_dataset` report plus `format` and `splits` ({split name: number of records}).
+        The `check_dataset` report plus `format`, `splits` ({split name: number of good records}), `bad_lines`
+        (list of {"path", "line", "reason"}: every annotation line, or whole file, that does not parse; the videos
+        of the other lines are still checked) and `num_bad_lines`.
 
     Raises:
-        FileNotFoundError: nothing exists at `path`.
-        AnnotationError: an annotation file does not parse (the message names file and line).
+        DatasetNotFoundError: nothing exists at `path`.
+        DatasetError: an annotation file without its companion files (class list, split files).
     """
     specs = discover_splits(path)
     records: list[VideoRecord] = []
     splits: dict[str, int] = {}
+    bad_lines: list[dict] = []
     for spec in specs:
-        split_records, _ = spec.build()
+        try:
+            split_records, _ = spec.build()
+        except AnnotationError as e:
+            bad_lines += [{"path": str(error.path), "line": error.line, "reason": error.reason} for error in e.errors]
+            split_records = e.records or []  # None: the file (or its class list) as a whole is unusable
         records += split_records
         splits[spec.split] = splits.get(spec.split, 0) + len(split_records)
     report = check_dataset(records, progress=progress)
-    return {"format": specs[0].format, "splits": splits, **report}
+    return {"format": specs[0].format, "splits": splits, "bad_lines": bad_lines, "num_bad_lines": len(bad_lines),
+            **report}

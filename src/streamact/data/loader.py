@@ -6,6 +6,9 @@ does not stop training: the sample comes back as None, is counted and logged, an
 from the batch and reports how many were dropped, because counters in worker processes never reach the main
 process.
 
+Long videos sampled many times per epoch (stream windows) can be read from a `FrameCache` instead: each video is
+decoded once, and a sample copies its frames out of a memory map.
+
 Samples are deterministic: the random generator of sample `index` in epoch `epoch` is seeded with
 (seed, epoch, index), so the same clip and crop come out whatever worker decodes it and after a resume.
 """
@@ -20,6 +23,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from streamact.data.frame_cache import FrameCache
 from streamact.data.records import VideoRecord
 from streamact.data.sampling import ClipSampler
 from streamact.io.errors import VideoError
@@ -40,6 +44,8 @@ class VideoDataset(Dataset):
             float (see `streamact.transforms.presets.build_transform`).
         train: training (random) or test (deterministic, possibly multi-view) sampling.
         seed: base seed of the per-sample random generators.
+        frame_cache: read the videos from this cache (decoded once, at the transform's first scale) instead of
+            decoding every sample; the clips are the same.
 
     Attributes:
         num_bad: samples that failed in this process (each DataLoader worker has its own count).
@@ -57,6 +63,7 @@ class VideoDataset(Dataset):
         *,
         train: bool,
         seed: int = 0,
+        frame_cache: FrameCache | None = None,
     ) -> None:
         if len(records) == 0:
             raise ValueError("empty dataset: no video records (check the annotation file and the split)")
@@ -65,6 +72,7 @@ class VideoDataset(Dataset):
         self.transform = transform
         self.train = train
         self.seed = seed
+        self.open = frame_cache.open if frame_cache is not None else open_video
         self.epoch = 0
         self.num_bad = 0
         self.bad_paths: list[str] = []
@@ -85,7 +93,7 @@ class VideoDataset(Dataset):
         record = self.records[index]
         rng = np.random.default_rng([self.seed, self.epoch, index])
         try:
-            with open_video(record.path) as reader:
+            with self.open(record.path) as reader:
                 try:
                     info = self.sampler(reader.num_frames, train=self.train, rng=rng, start=record.start,
                                         end=record.end, video=index)
@@ -103,7 +111,8 @@ class VideoDataset(Dataset):
         if info.num_clips > 1:
             channels, _, height, width = clip.shape
             clip = clip.reshape(channels, info.num_clips, info.clip_len, height, width).transpose(0, 1)
-        return clip, record.label, index, info.indices, num_frames
+        label = record.label if info.label is None else info.label  # stream windows carry their own label
+        return clip, label, index, info.indices, num_frames
 
 
 class Batch(NamedTuple):
@@ -158,6 +167,7 @@ def build_loader(
     distributed: bool | None = None,
     seed: int = 0,
     drop_last: bool = False,
+    collate_fn: Callable = collate_skip_bad,
 ) -> DataLoader:
     """A DataLoader over `dataset` yielding `Batch`es, sharded across ranks when distributed.
 
@@ -173,6 +183,7 @@ def build_loader(
         seed: shuffling seed; must agree across ranks.
         drop_last: drop the last incomplete batch (and, distributed, the samples that do not divide evenly;
             otherwise the sampler repeats a few samples so every rank gets as many).
+        collate_fn: batches the samples (detection: `streamact.data.tubelets.collate_tubelets`).
 
     Raises:
         ValueError: the dataset is empty.
@@ -194,7 +205,7 @@ def build_loader(
         batch_size=batch_size,
         sampler=sampler,
         num_workers=num_workers,
-        collate_fn=collate_skip_bad,
+        collate_fn=collate_fn,
         drop_last=drop_last,
     )
 

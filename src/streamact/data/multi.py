@@ -1,4 +1,4 @@
-"""Joint training on several datasets with one classifier head per dataset (LIGAR, seed 001 section IV.i).
+"""Joint training on several datasets with one classifier head per dataset (LIGAR, section IV.i).
 
 Batches are drawn from the union of the datasets' samples, but each dataset keeps its own label space and head, so
 similar classes of different datasets never compete. The data side is just bookkeeping: the records of all datasets
@@ -67,7 +67,8 @@ def join_records(parts: Mapping[str, tuple[Sequence[VideoRecord], Sequence[str]]
     for number, (name, (recs, classes)) in enumerate(parts.items()):
         if len(recs) == 0:
             raise ValueError(f"join_records: dataset {name!r} has no records")
-        bad = [r.label for r in recs if not 0 <= r.label < len(classes)]
+        # Stream records (label -1) carry their labels per frame in meta["segments"].
+        bad = [r.label for r in recs if not 0 <= r.label < len(classes) and "segments" not in r.meta]
         if bad:
             raise ValueError(f"join_records: dataset {name!r} has labels {sorted(set(bad))[:5]} outside its "
                              f"{len(classes)} classes")

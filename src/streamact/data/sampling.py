@@ -9,18 +9,25 @@ Two families, both returning `ClipInfo` (frame indices, clip-major):
   of `clip_len * frame_interval` frames. It is the only kind a live stream can produce (the model sees the
   last frames at a fixed rate), so models meant for streaming should be trained with it.
 
+- **Stream windows** (online recognition on continuous streams): a window that ends at a frame of a stream and
+  looks only backwards, labelled with the class of its LAST frame: what a streaming recognizer must answer at
+  that frame, never using the future. `StreamWindowSampler` balances the classes of the window ends and can
+  label the last few frames of a window each with its own class (a causal model answers at all of them in one pass).
+
 The functions are pure: they work on frames [0, num_frames) and take the random generator explicitly.
 `ClipSampler` bundles a configuration and restricts sampling to a record's [start, end) window.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from streamact.data.records import ClipInfo
 
-__all__ = ["segment_indices", "dense_indices", "multi_clip_indices", "ClipSampler"]
+__all__ = ["segment_indices", "dense_indices", "multi_clip_indices", "stream_window_indices", "ClipSampler",
+           "StreamWindowSampler"]
 
 
 def segment_indices(
@@ -208,6 +215,96 @@ class ClipSampler:
             info = multi_clip_indices(length, self.clip_len, self.frame_interval, self.num_clips)
         info.indices = [start + i for i in info.indices]
         return info
+
+
+def stream_window_indices(end: int, length: int, frame_interval: int) -> list[int]:
+    """The `length` frames, `frame_interval` apart, of the window whose last frame is `end`.
+
+    A window reaching before the stream's first frame repeats frame 0 (warm-up near the start of a stream, or a
+    stream shorter than the window).
+
+    Args:
+        end: the window's last frame (0-based).
+        length: frames in the window.
+        frame_interval: stride between frames.
+
+    Returns:
+        Non-decreasing frame indices ending with `end`.
+    """
+    _check_positive(length=length, frame_interval=frame_interval)
+    return [max(0, end - frame_interval * k) for k in range(length - 1, -1, -1)]
+
+
+class StreamWindowSampler:
+    """Windows from continuous streams, labelled online: the window ends at a frame and takes that frame's class.
+
+    Window ends are drawn class-balanced within each stream: with probability `background_p` a background frame,
+    otherwise a frame of one of the stream's gesture classes, chosen uniformly, so rare and short classes are seen
+    as often as frequent and long ones (the loss stays unweighted). Ends come from the frames with a full window
+    before them (the streaming state is warm); a stream shorter than one window uses every frame (see
+    `stream_window_indices`).
+
+    The window holds ``clip_len + context`` frames: a causal recognizer's output at a frame averages the per-frame
+    scores of its last `clip_len` frames, each of which depends on `context` earlier frames through the temporal
+    layers' caches (`TSN.stream_context`), so that many frames reproduce exactly what the streaming engine computes
+    at the window's end.
+
+    With ``outputs`` > 1 the window grows by ``outputs - 1`` frames and its last `outputs` frames are each labelled
+    with their own class (a list, oldest first): every one of them still has a full ``clip_len + context`` frames
+    behind it, so a causal model's outputs at all of them (`TSN.forward_head_steps`) are the streamed ones, for the
+    cost of one longer pass. Training then also sees every onset and end of a gesture that falls in the window.
+
+    Args:
+        labels: per-frame class indices of every stream, by dataset index (the records' `frame_labels`).
+        clip_len: frames the recognizer averages (its ``num_segments``).
+        frame_interval: stride between processed frames.
+        context: extra past frames the temporal layers reach.
+        background: the background class.
+        background_p: share of windows ending on a background frame.
+        outputs: labelled frames at the end of each window (1: the last frame only, a plain class index).
+    """
+
+    def __init__(self, labels: Sequence[Sequence[int]], *, clip_len: int, frame_interval: int, context: int = 0,
+                 background: int = 0, background_p: float = 0.25, outputs: int = 1) -> None:
+        _check_positive(clip_len=clip_len, frame_interval=frame_interval, outputs=outputs)
+        if context < 0 or not 0.0 <= background_p <= 1.0:
+            raise ValueError(f"context must be >= 0 and background_p in [0, 1], got {context}, {background_p}")
+        self.clip_len, self.frame_interval, self.context = clip_len, frame_interval, context
+        self.background, self.background_p, self.outputs = background, background_p, outputs
+        self.length = clip_len + context + outputs - 1
+        self._labels = [np.asarray(stream) for stream in labels]
+        span = (self.length - 1) * frame_interval  # frames from the window's first frame to its last
+        self._ends: list[dict[int, np.ndarray]] = []  # per stream: class -> candidate end frames
+        for stream in self._labels:
+            usable = np.arange(span, len(stream)) if len(stream) > span else np.arange(len(stream))
+            self._ends.append({int(c): usable[stream[usable] == c] for c in np.unique(stream[usable])})
+
+    def __call__(self, num_frames: int, *, train: bool, rng: np.random.Generator | None = None, start: int = 0,
+                 end: int | None = None, video: int | None = None) -> ClipInfo:
+        """Draw one window of stream `video` (a dataset index); the other arguments follow `ClipSampler`.
+
+        Evaluation draws the same way: the dataset seeds every sample's generator, so the windows are fixed.
+
+        Raises:
+            ValueError: no `rng` or `video`, or a stream without frames.
+        """
+        if rng is None or video is None:
+            raise ValueError("StreamWindowSampler needs the sample's rng and dataset index")
+        ends = self._ends[video]
+        if not ends:
+            raise ValueError("empty stream: no frame to end a window at")
+        gestures = [c for c in ends if c != self.background]
+        if self.background in ends and (not gestures or rng.random() < self.background_p):
+            label = self.background
+        else:
+            label = gestures[int(rng.integers(len(gestures)))]
+        last = int(rng.choice(ends[label]))
+        last = min(last, num_frames - 1)  # the reader's count wins if the annotation overstates it
+        indices = stream_window_indices(last, self.length, self.frame_interval)
+        if self.outputs > 1:
+            stream = self._labels[video]
+            label = [int(stream[min(i, len(stream) - 1)]) for i in indices[-self.outputs:]]
+        return ClipInfo(indices=indices, num_clips=1, clip_len=self.length, label=label)
 
 
 def _check_positive(**values: int) -> None:

@@ -11,9 +11,19 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CHECKPOINT_VERSION", "save_checkpoint", "load_checkpoint"]
+from streamact.errors import UserError
+
+__all__ = ["CHECKPOINT_VERSION", "CheckpointError", "CheckpointNotFoundError", "save_checkpoint", "load_checkpoint"]
 
 CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(UserError, ValueError):
+    """A file given as a checkpoint cannot be loaded as one; the message names it."""
+
+
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """No file where a checkpoint was expected."""
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
@@ -34,14 +44,20 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a streamact checkpoint safely (no arbitrary code: `weights_only=True`)."""
+    """Load a streamact checkpoint safely (no arbitrary code: `weights_only=True`).
+
+    Raises:
+        CheckpointNotFoundError: no file at `path`.
+        CheckpointError: the file is not a loadable streamact checkpoint.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise CheckpointNotFoundError(f"checkpoint not found: {path}; `streamact train` writes <out_dir>/last.pt "
+                                      "and best.pt (e.g. runs/gestures_tsm_effl0_8f/best.pt)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, truncated zip, foreign objects
-        raise ValueError(f"{path}: not a loadable checkpoint ({exc})") from exc
+        raise CheckpointError(f"{path}: not a loadable checkpoint ({exc})") from exc
     if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise ValueError(f"{path}: not a streamact checkpoint (no 'model' entry)")
+        raise CheckpointError(f"{path}: not a streamact checkpoint (no 'model' entry)")
     return ckpt

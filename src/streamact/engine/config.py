@@ -14,11 +14,13 @@ from pathlib import Path
 
 import yaml
 
+from streamact.errors import UserError
+
 __all__ = ["ModelConfig", "DatasetSource", "DataConfig", "OptimConfig", "LossConfig", "TrainConfig", "ConfigError",
            "load_config", "apply_overrides", "save_config", "config_to_dict", "config_from_dict"]
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A recipe or override names an unknown key or has a value of the wrong type."""
 
 
@@ -26,7 +28,7 @@ class ConfigError(ValueError):
 class ModelConfig:
     name: str = "tsm_efficientnet_lite0"  # a name from `streamact models`
     pretrained: bool = True  # ImageNet-initialised backbone (EfficientNet-Lite0 ships weights offline)
-    dropout: float = 0.5  # dropout before the classifier (seed 000: compact models overfit)
+    dropout: float = 0.5  # dropout before the classifier (compact models overfit: the real-time mobile paper)
     partial_bn: bool = False  # freeze every BatchNorm but the first (TSN partial BN)
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder (e.g. causal: true)
     init_weights: str = ""  # start from these weights (checkpoint or .safetensors; classes must match unless
@@ -56,18 +58,29 @@ class DatasetSource:
 
 @dataclass
 class DataConfig:
-    format: str = "jester"  # annotation format: jester, ssv2, kinetics, ucf101, videolist, rawframes
+    format: str = "jester"  # annotation format: jester, ssv2, kinetics, ucf101, videolist, rawframes, or
+    #                         detection (a folder with UCF101v2-GT.pkl / JHMDB-GT.pkl and frames: trains a detector)
     root: str = "data/gestures"  # dataset root directory
     train_split: str = "train"  # split used for training
     val_split: str = "val"  # split evaluated after each epoch ("" = none)
-    sampling: str = "segment"  # segment (TSN) or dense (fixed stride, what a live stream sees)
-    clip_len: int = 8  # frames per clip (= num_segments for segment sampling)
+    sampling: str = "segment"  # segment (TSN), dense (fixed stride, what a live stream sees) or stream (windows
+    #                            of continuous streams (ipn, thumos formats) labelled by their last frame)
+    clip_len: int = 8  # frames per clip (= num_segments for segment sampling; detection: t, frames per clip)
+    num_clips: int = 5  # detection: K clips per tubelet (AMMA: 5 on JHMDB, 3 on UCF101-24)
     frame_interval: int = 1  # stride between frames for dense sampling
+    stream_windows: int = 32  # stream sampling: windows drawn from each stream per epoch
+    stream_background: float = 0.25  # stream sampling: share of windows ending on a background frame (the rest
+    #                                  are spread evenly over the stream's gesture classes)
+    frame_cache: str = ""  # folder where each video is decoded once (uint8 .npy at the training scale) and read
+    #                        by memory map: for long videos sampled many times (streams); "" = decode every sample
+    stream_outputs: int = 1  # stream sampling, training: the last N frames of each window are labelled, each with
+    #                          its own class, and the model is scored at all of them in one pass (causal TSN
+    #                          family; the window grows by N - 1 frames); 1 = the last frame only
     input_size: int = 160  # square crop fed to the model
     flip: bool = False  # horizontal flip; keep off for direction-sensitive gestures
     batch_size: int = 16  # clips per optimizer step (before accumulation)
     num_workers: int = 2  # DataLoader worker processes
-    acs: bool = False  # Adaptive Clip Selection (seed 001 Eq. 1-2): sample windows that were classified right;
+    acs: bool = False  # Adaptive Clip Selection (LIGAR paper, Eq. 1-2): sample windows that were classified right;
     #                    needs dense sampling
     acs_min_fraction: float = 0.7  # a video is sampled by ACS once this fraction of its frames has a score
     acs_warmup_epochs: int = 1  # epochs before ACS starts collecting predictions
@@ -134,7 +147,7 @@ class OptimConfig:
     freeze_lr_mult: float = 10.0  # "staged": lr multiplier during the head-only epochs
     warmup_start: float = 0.01  # "staged": lr multiplier where the warm-up starts
     final_lr_ratio: float = 0.01  # "staged": lr multiplier at the end of training
-    alpha: float = 1.5  # "staged": exponent of the progress in the final cosine (seed 001 Eq. 3)
+    alpha: float = 1.5  # "staged": exponent of the progress in the final cosine (LIGAR paper, Eq. 3)
     clip_grad: float = 20.0  # max gradient norm (0 = off); TSN/TSM use 20; with clip_mode agc the unit-wise ratio
     clip_mode: str = "norm"  # norm (global gradient norm) or agc (adaptive gradient clipping; LIGAR: 0.2)
     label_smoothing: float = 0.0  # cross-entropy label smoothing
@@ -165,7 +178,8 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     epochs: int = 10  # passes over the training split
-    amp: bool = False  # CPU bf16 autocast for forward/backward
+    amp: bool = False  # bf16 autocast for forward/backward
+    device: str = "cpu"  # cpu, cuda or auto (cuda if torch sees a GPU); the run's config.yaml records the one used
     seed: int = 0  # seeds sampling, augmentation, initialisation and shuffling
     out_dir: str = "runs/train"  # run directory: checkpoints, metrics, resolved config
     max_steps: int = 0  # stop after this many optimizer steps (0 = no limit); for smoke runs
@@ -225,11 +239,20 @@ def _coerce(value, annotation, key: str, source: str):
 
 
 def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
-    """Apply `--section.key=value` command-line overrides (type-checked; unknown keys are errors)."""
-    for item in overrides:
-        if not item.startswith("--") or "=" not in item:
-            raise ConfigError(f"override '{item}' must look like --section.key=value")
-        key, value = item[2:].split("=", 1)
+    """Apply command-line overrides (type-checked; unknown keys are errors).
+
+    Each is ``--section.key=value`` or ``--section.key value`` (two tokens), and a bare ``--key`` means true, so
+    a boolean field is written like any on/off flag (``--amp``).
+    """
+    tokens = list(overrides)
+    while tokens:
+        item = tokens.pop(0)
+        if not item.startswith("--") or item == "--":
+            raise ConfigError(f"override '{item}' must look like --section.key=value or --section.key value (a "
+                              "recipe file goes first)")
+        key, eq, value = item[2:].partition("=")
+        if not eq:
+            value = tokens.pop(0) if tokens and not tokens[0].startswith("--") else "true"
         _set_field(cfg, key, value, source="command line")
     return cfg
 

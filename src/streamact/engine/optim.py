@@ -69,7 +69,7 @@ def staged_lr_factor(
     end_factor: float = 0.01,
     alpha: float = 1.5,
 ) -> float:
-    """LIGAR's three-stage schedule (seed 001 V.iii, Eq. 3), as a multiplier of the base lr at optimizer step `step`.
+    """LIGAR's three-stage schedule (section V.iii, Eq. 3), as a multiplier of the base lr at optimizer step `step`.
 
     With epoch e = step / steps_per_epoch, F = freeze_epochs and W = warmup_epochs:
 
@@ -113,7 +113,7 @@ def freeze_backbone(model: nn.Module, frozen: bool = True, *, trainable: Sequenc
     """Freeze (or unfreeze) everything but the classifier, for LIGAR's head-only first stage.
 
     Freezing sets `requires_grad=False` on every parameter outside the child modules named in `trainable` and puts
-    the BatchNorm layers outside them in eval mode (they keep their pretrained statistics, seed 001 V.iii).
+    the BatchNorm layers outside them in eval mode (they keep their pretrained statistics, LIGAR paper section V.iii).
     `model.train()` switches those layers back to training, so call this again after every `model.train()` (it is
     idempotent); the trainer does both at each epoch start. Unfreezing makes every parameter trainable and then
     calls `model.train(model.training)`, which re-applies a model's own freezing (TSN's partial BN) and restores

@@ -1,4 +1,4 @@
-"""LIGAR's training-side regularisers (seed 001 sections IV.ii and V.iii; REFERENCE A.8): Representation
+"""LIGAR's training-side regularisers (LIGAR paper, sections IV.ii and V.iii, and the authors' code): Representation
 Self-Challenging, the AugMix Jensen-Shannon consistency loss and adaptive gradient clipping.
 
 They are pure functions around a model's `forward_features` / `forward_head` split, so the trainer adds them with a
@@ -50,7 +50,7 @@ def rsc_features(
     pass unchanged. The mask is computed on a detached copy (so it works with a frozen backbone too) and is
     constant: the returned features backpropagate into `features` through the kept entries.
 
-    Call pattern (the head is re-run on the masked features with its BatchNorm in eval mode, REFERENCE A.8)::
+    Call pattern (the head is re-run on the masked features with its BatchNorm in eval mode, as in the authors' code)::
 
         feats = model.forward_features(clips)            # pooled, e.g. (B, 960, 1, 1, 1)
         with bn_eval(model.head):
@@ -85,7 +85,7 @@ def rsc_features(
     flat = grad.reshape(batch, -1).float()  # (B, D)
     threshold = torch.quantile(flat, retain_p, dim=1, keepdim=True)  # (B, 1)
     keep = (flat <= threshold).to(features.dtype) / retain_p  # (B, D)
-    challenged = torch.rand(batch, generator=generator) < apply_p  # (B,)
+    challenged = (torch.rand(batch, generator=generator) < apply_p).to(features.device)  # (B,), drawn on the CPU
     mask = torch.where(challenged[:, None], keep, torch.ones_like(keep)).reshape(features.shape)  # (B, ...)
     return features * mask
 

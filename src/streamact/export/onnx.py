@@ -1,13 +1,20 @@
-"""ONNX export of a recognizer: the streaming step graph (state as explicit graph inputs/outputs) or the clip graph.
+"""ONNX export of a streamable model: the streaming step graph (state as explicit graph inputs/outputs) or the clip
+graph.
 
-Streaming graph (S state tensors, in `StreamState` order)::
+Streaming graph of a recognizer (S state tensors, in `StreamState` order)::
 
     frame (1, C, H, W) ─┐
     state_in.0 … ───────┴─► forward_step ─► logits (1, K), state_out.0 … state_out.{S-1}
 
+Streaming graph of a tubelet detector (AMMA: one step per new clip of t frames, the K-clip feature cache as state)::
+
+    clip (1, C, t, H, W) ─┐
+    state_in.0 … ─────────┴─► forward_step ─► heatmap (1, K, h, w), movement (1, 2N, h, w), size (1, 2N, h, w),
+                                              state_out.0 … state_out.{S-1}
+
 Clip graph::
 
-    clip (1, C, T, H, W) ─► forward ─► logits (1, K)
+    clip (1, C, T, H, W) ─► forward ─► logits (1, K)  (a detector: heatmap, movement, size)
 
 Both are written with the TorchScript-based exporter (``dynamo=False``), which needs no extra dependency, at batch
 size 1 and static shapes (what a live stream runs; static shapes also let OpenVINO and ONNX Runtime plan memory
@@ -24,10 +31,25 @@ import torch
 from torch import nn
 
 from streamact import __version__
-from streamact.export.validate import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
+from streamact.export.sidecar import SIDECAR_FORMAT, SIDECAR_VERSION, sidecar_path
 from streamact.models._state import StreamState
 
-__all__ = ["export_onnx", "build_sidecar"]
+__all__ = ["export_onnx", "build_sidecar", "step_input"]
+
+
+def step_input(model: nn.Module) -> torch.Tensor:
+    """Zero input of one streaming step: a frame (1, C, H, W), or a tubelet detector's newest clip (1, C, t, H, W)."""
+    c, h, w = model.pretrained_cfg.input_size
+    return torch.zeros(1, c, model.clip_len, h, w) if _is_detector(model) else torch.zeros(1, c, h, w)
+
+
+def _is_detector(model: nn.Module) -> bool:
+    return hasattr(model, "num_clips")
+
+
+def _outputs(out: torch.Tensor | tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+    """A model's outputs by graph name: ``logits``, or the fields of a named tuple (a detector's head outputs)."""
+    return dict(zip(out._fields, out)) if isinstance(out, tuple) else {"logits": out}
 
 
 class _StepGraph(nn.Module):
@@ -40,8 +62,8 @@ class _StepGraph(nn.Module):
         self.state_names = state_names
 
     def forward(self, frame: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        logits, state = self.model.forward_step(frame, StreamState(zip(self.state_names, states)))
-        return (logits, *state.values())
+        out, state = self.model.forward_step(frame, StreamState(zip(self.state_names, states)))
+        return (*_outputs(out).values(), *state.values())
 
 
 def _port(name: str, tensor: torch.Tensor) -> dict[str, Any]:
@@ -53,34 +75,35 @@ def build_sidecar(model: nn.Module, *, streaming: bool, opset: int, model_name: 
     """The sidecar of an export of ``model`` and the example inputs the graph is traced with.
 
     Args:
-        model: recognizer in eval mode with ``pretrained_cfg`` (and ``init_state`` / ``forward_step`` if
-            ``streaming``).
+        model: recognizer or tubelet detector in eval mode with ``pretrained_cfg`` (and ``init_state`` /
+            ``forward_step`` if ``streaming``).
         streaming: describe the step graph (else the clip graph).
         opset: ONNX opset recorded in the sidecar.
         model_name: registered model name, if known.
 
     Returns:
-        The sidecar dict and the example inputs (frame and zero state, or a zero clip).
+        The sidecar dict and the example inputs (frame or newest clip and zero state, or a zero clip).
     """
     cfg = model.pretrained_cfg
     c, h, w = cfg.input_size
     with torch.no_grad():
         if streaming:
             state = model.init_state(1)
-            frame = torch.zeros(1, c, h, w)
-            logits, new_state = model.forward_step(frame, state)
-            inputs = (frame, *state.values())
+            x = step_input(model)
+            out, new_state = model.forward_step(x, state)
+            inputs = (x, *state.values())
             states = [{**_port(name, tensor), "input": f"state_in.{i}", "output": f"state_out.{i}"}
                       for i, (name, tensor) in enumerate(state.items())]
-            input_ports = [_port("frame", frame), *(_port(s["input"], t) for s, t in zip(states, state.values()))]
-            output_ports = [_port("logits", logits),
+            input_ports = [_port("clip" if _is_detector(model) else "frame", x),
+                           *(_port(s["input"], t) for s, t in zip(states, state.values()))]
+            output_ports = [*(_port(name, t) for name, t in _outputs(out).items()),
                             *(_port(s["output"], t) for s, t in zip(states, new_state.values()))]
         else:
             # Models with temporal layers only accept num_segments frames per clip (TSN.forward_features).
             clip = torch.zeros(1, c, getattr(model, "num_segments", cfg.clip_len), h, w)
-            logits = model(clip)
             inputs, states = (clip,), []
-            input_ports, output_ports = [_port("clip", clip)], [_port("logits", logits)]
+            input_ports = [_port("clip", clip)]
+            output_ports = [_port(name, t) for name, t in _outputs(model(clip)).items()]
     sidecar = {
         "format": SIDECAR_FORMAT,
         "format_version": SIDECAR_VERSION,
@@ -93,6 +116,8 @@ def build_sidecar(model: nn.Module, *, streaming: bool, opset: int, model_name: 
         "outputs": output_ports,
         "state": states,
     }
+    if _is_detector(model):  # what the detection engine needs to cut frames into clips and decode tubelets
+        sidecar["detection"] = {"num_clips": model.num_clips, "clip_len": model.clip_len}
     return sidecar, inputs
 
 
@@ -101,11 +126,11 @@ def export_onnx(model: nn.Module, path: str | Path, *, streaming: bool, opset: i
     """Export ``model`` to ONNX and write its sidecar ``<path stem>.json`` next to it.
 
     Args:
-        model: recognizer; for ``streaming`` a causal one (see `TSN.make_causal`). Traced in eval mode; its
-            training mode is restored afterwards.
+        model: recognizer (for ``streaming`` a causal one, see `TSN.make_causal`) or tubelet detector (AMMA).
+            Traced in eval mode; its training mode is restored afterwards.
         path: ``.onnx`` file to write (parent directories are created).
-        streaming: export the per-frame step graph with the state as inputs ``state_in.<i>`` and outputs
-            ``state_out.<i>``; otherwise the clip graph ``clip -> logits``.
+        streaming: export the per-frame (detector: per-clip) step graph with the state as inputs
+            ``state_in.<i>`` and outputs ``state_out.<i>``; otherwise the clip graph ``clip -> logits``.
         opset: ONNX opset version.
         model_name: registered model name recorded in the sidecar, if known.
 

@@ -1,6 +1,6 @@
 """Frame-by-frame recognition: each pushed frame costs one `forward_step`, never a whole clip.
 
-    frame (any size, RGB/BGR/gray/RGBA) ─► every frame_interval-th frame ─► preprocess (model's pretrained_cfg)
+    frame (any size, RGB/BGR/gray/RGBA) ─► every frame_interval-th source frame ─► preprocess (model's pretrained_cfg)
         ─► runtime.step(frame, state) ─► logits ─► softmax ─► smoothing (EMA / window) ─► every stride-th: Prediction
 
 No threads and no globals: one engine per stream; concurrency belongs to the caller (e.g. serve/).
@@ -15,7 +15,7 @@ import numpy as np
 
 from streamact.inference.runtimes import Runtime, as_runtime
 from streamact.io.frames import to_rgb
-from streamact.transforms.presets import preprocess_frame
+from streamact.transforms.frame import preprocess_frame
 
 __all__ = ["Prediction", "StreamingEngine"]
 
@@ -25,7 +25,8 @@ class Prediction:
     """One output of the engine.
 
     Attributes:
-        frame_index: index (0-based, counting every pushed frame) of the frame that produced it.
+        frame_index: index of the frame that produced it in the source (as given to `push`; by default 0-based,
+            counting every pushed frame).
         label: name of the top class.
         label_index: its index.
         score: its smoothed probability.
@@ -58,9 +59,12 @@ class StreamingEngine:
     Args:
         model_or_runtime: a streamable model (torch) or a `Runtime` (ONNX Runtime, OpenVINO).
         stride: emit a prediction every `stride` processed frames (1 = every processed frame).
-        frame_interval: process every n-th pushed frame (temporal subsampling); default: the model's.
+        frame_interval: process every n-th source frame (temporal subsampling); default: the model's. After
+            dropped frames, the next frame at least `frame_interval` source frames after the last processed one
+            is processed.
         smoothing: "none", "ema" (exponential moving average of probabilities) or "window" (mean of the
-            last `window` probability vectors).
+            last `window` probability vectors); default: the model's own (``pretrained_cfg.events.smoothing``,
+            the smoothing its event thresholds were tuned with).
         ema_alpha: weight of the newest frame for "ema".
         window: length of the "window" average.
         topk: how many classes each prediction lists.
@@ -68,16 +72,17 @@ class StreamingEngine:
     """
 
     def __init__(self, model_or_runtime, *, stride: int = 1, frame_interval: int | None = None,
-                 smoothing: str = "ema", ema_alpha: float = 0.3, window: int = 8, topk: int = 3,
+                 smoothing: str | None = None, ema_alpha: float = 0.3, window: int = 8, topk: int = 3,
                  input_format: str = "rgb") -> None:
-        if smoothing not in ("none", "ema", "window"):
-            raise ValueError(f"smoothing must be none, ema or window, got {smoothing!r}")
         if input_format not in ("rgb", "bgr"):
             raise ValueError(f"input_format must be rgb or bgr, got {input_format!r}")
         if stride < 1:
             raise ValueError("stride must be >= 1")
         self.runtime: Runtime = as_runtime(model_or_runtime)
         cfg = self.runtime.pretrained_cfg
+        smoothing = smoothing or cfg.events.smoothing
+        if smoothing not in ("none", "ema", "window"):
+            raise ValueError(f"smoothing must be none, ema or window, got {smoothing!r}")
         self.labels = list(cfg.label_names or [str(i) for i in range(cfg.num_classes)])
         self.stride = stride
         self.frame_interval = frame_interval or cfg.frame_interval
@@ -88,16 +93,24 @@ class StreamingEngine:
     def reset(self) -> None:
         """Forget the stream: zero state, clear smoothing. Call at a new video, a scene cut or a long gap."""
         self.state = self.runtime.init_state()
-        self.frame_index = -1  # index of the last pushed frame
+        self.frame_index = -1  # source index of the last pushed frame
+        self._last_processed: int | None = None  # source index of the last processed frame
         self.num_processed = 0
         self._ema: np.ndarray | None = None
         self._recent: deque[np.ndarray] = deque(maxlen=self.window)
 
-    def push(self, frame: np.ndarray) -> Prediction | None:
-        """Feed the next frame of the stream; returns a prediction when one is due, else None."""
-        self.frame_index += 1
-        if self.frame_index % self.frame_interval:
+    def push(self, frame: np.ndarray, frame_index: int | None = None) -> Prediction | None:
+        """Feed the next frame of the stream; returns a prediction when one is due, else None.
+
+        Args:
+            frame: the frame.
+            frame_index: its index in the source (`FrameSource.index`), which jumps where frames were dropped;
+                default: one more than the last pushed frame's.
+        """
+        self.frame_index = self.frame_index + 1 if frame_index is None else frame_index
+        if self._last_processed is not None and self.frame_index - self._last_processed < self.frame_interval:
             return None
+        self._last_processed = self.frame_index
         t0 = time.perf_counter()
         rgb = to_rgb(frame)
         if self.input_format == "bgr" and rgb.shape[-1] == 3 and np.asarray(frame).ndim == 3:

@@ -1,9 +1,11 @@
 """Typed errors raised by video sources; datasets turn `VideoDecodeError` into skipped, counted samples."""
 
+from streamact.errors import UserError
+
 __all__ = ["VideoError", "VideoNotFoundError", "VideoDecodeError"]
 
 
-class VideoError(Exception):
+class VideoError(UserError):
     """Base class for every video input problem. Always names the offending path."""
 
 

@@ -4,10 +4,12 @@
 
 Specs and what reads them:
 
-* ``clip.mp4`` (any file FFmpeg demuxes): decoded sequentially with PyAV;
+* ``clip.mp4`` (any file FFmpeg demuxes): decoded sequentially with PyAV, turned upright by its rotation metadata;
 * ``frames/`` (a folder of jpg / png): images read in natural order with PIL;
 * ``0``, ``1``, ... (a camera index), ``rtsp://...``, ``http(s)://...``: OpenCV capture (the ``camera`` extra);
 * ``synthetic:gestures?seed=1&num=12&size=160``: `iter_stream_frames`, with the ground-truth label of every frame.
+* ``synthetic:detection?seed=0&frames=120&size=160&actors=2``: one scene of figures performing actions
+  (`render_detection_video`, the generator of `streamact data synth detection`); its boxes are in `tubes`.
 
 Bad input never crashes the consumer: a frame that fails to decode is skipped and counted (`num_corrupt`); a source
 that fails mid-stream (truncated file, demuxer error, camera unplugged, network stream gone) ends the iteration
@@ -16,7 +18,8 @@ come as grayscale or RGBA from a folder; every frame leaves the source as RGB ui
 
 ``realtime=True`` replays a recorded source the way a camera delivers it: frame t is not handed out before its
 timestamp, and when the consumer falls behind, the frames it missed are dropped (`num_dropped`) instead of queued,
-so latency stays bounded and the consumer always sees the newest frame.
+so latency stays bounded and the consumer always sees the newest frame. `index` keeps the source's own frame
+numbering through drops (a dropped frame leaves a gap), so outputs can stay on the source's clock.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from PIL import Image
 
 from streamact.io.errors import VideoDecodeError, VideoError, VideoNotFoundError
 from streamact.io.frames import to_rgb
-from streamact.io.video import FrameFolderReader, open_container
+from streamact.io.video import FrameFolderReader, frame_to_rgb, open_container
 
 __all__ = ["FrameSource", "open_source", "MAX_CONSECUTIVE_CORRUPT"]
 
@@ -43,6 +46,7 @@ MAX_CONSECUTIVE_CORRUPT = 25
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _Item = tuple[np.ndarray, float, int | None]  # frame, timestamp (s), ground-truth label
+_Numbered = tuple[np.ndarray, float, int | None, int]  # ... and the frame's index in the source
 
 
 class FrameSource(abc.ABC):
@@ -62,6 +66,8 @@ class FrameSource(abc.ABC):
         class_names: names of the ground-truth labels (synthetic sources, and files with a ``<stem>.timeline.json``
             beside them), else None.
         label: ground-truth label index of the frame yielded last (where ground truth exists), else None.
+        index: index of the frame yielded last among all frames the source delivered, dropped ones included
+            (0-based; -1 before the first), so ``index`` jumps by more than one after a drop.
     """
 
     def __init__(self, name: str, fps: float, *, realtime: bool = False, num_frames: int | None = None,
@@ -76,8 +82,10 @@ class FrameSource(abc.ABC):
         self.error: Exception | None = None
         self.class_names = class_names
         self.label: int | None = None
+        self.index = -1
         self._items: Iterator[_Item] | None = None
-        self._pending: _Item | None = None  # a frame read ahead by realtime pacing
+        self._num_read = 0  # items taken from `_read` so far: the next one's index
+        self._pending: _Numbered | None = None  # a frame read ahead by realtime pacing
         self._clock: float | None = None  # perf_counter() at timestamp 0 when paced
         self._closed = False
 
@@ -97,10 +105,10 @@ class FrameSource(abc.ABC):
             raise StopIteration
         if self.realtime and not self.live:
             item = self._pace(item)
-        frame, timestamp, self.label = item
+        frame, timestamp, self.label, self.index = item
         return frame, timestamp
 
-    def _pull(self) -> _Item | None:
+    def _pull(self) -> _Numbered | None:
         if self._pending is not None:
             item, self._pending = self._pending, None
             return item
@@ -108,9 +116,13 @@ class FrameSource(abc.ABC):
             return None
         if self._items is None:
             self._items = self._read()
-        return next(self._items, None)
+        item = next(self._items, None)
+        if item is None:
+            return None
+        self._num_read += 1
+        return (*item, self._num_read - 1)
 
-    def _pace(self, item: _Item) -> _Item:
+    def _pace(self, item: _Numbered) -> _Numbered:
         """Hold `item` until its timestamp, or replace it by the newest frame already due (dropping the rest)."""
         if self._clock is None:
             self._clock = time.perf_counter() - item[1]
@@ -196,7 +208,7 @@ class _FileSource(FrameSource):
                         timestamp = frame.time - start
                     label = self._truth[index] if self._truth is not None and index < len(self._truth) else None
                     index += 1
-                    yield frame.to_ndarray(format="rgb24"), timestamp, label
+                    yield frame_to_rgb(frame), timestamp, label
         except av.FFmpegError as e:
             self.error = VideoDecodeError(f"{self.name}: demuxing failed after {index} frames ({e})")
             return
@@ -292,7 +304,7 @@ class _SyntheticSource(FrameSource):
     """The synthetic gesture stream (`iter_stream_frames`) with its frame-level ground truth in `label`."""
 
     def __init__(self, options: dict[str, str], *, realtime: bool, fps: float | None) -> None:
-        from streamact.data.datasets.synthetic import FPS, GESTURE_CLASSES
+        from streamact.data.synthetic import FPS, GESTURE_CLASSES
 
         self._seed = _int_option(options, "seed", 0)
         self._size = _int_option(options, "size", 160)
@@ -302,11 +314,48 @@ class _SyntheticSource(FrameSource):
                          realtime=realtime, class_names=list(GESTURE_CLASSES))
 
     def _read(self) -> Iterator[_Item]:
-        from streamact.data.datasets.synthetic import iter_stream_frames
+        from streamact.data.synthetic import iter_stream_frames
 
         frames = iter_stream_frames(num_gestures=self._num_gestures, seed=self._seed, size=self._size)
         for index, (frame, label) in enumerate(frames):
             yield frame, index / self.fps, label
+
+
+class _SyntheticDetectionSource(FrameSource):
+    """One synthetic detection scene (`render_detection_video`): figures idling, walking and performing actions.
+
+    Attributes:
+        tubes: the ground truth, (label id, (n, 5) rows of 1-based frame, x1, y1, x2, y2).
+        action_names: the action classes the label ids index.
+    """
+
+    def __init__(self, options: dict[str, str], *, realtime: bool, fps: float | None) -> None:
+        from streamact.data.synthetic import DETECTION_CLASSES, FPS
+
+        self._seed = _int_option(options, "seed", 0)
+        self._frames = _int_option(options, "frames", 120)
+        self._width = _int_option(options, "size", 160)
+        self._actors = _int_option(options, "actors", 2)
+        if self._width < 64:
+            raise ValueError(f"synthetic:detection: size must be at least 64 pixels, got {self._width}")
+        self.action_names = list(DETECTION_CLASSES)
+        self.tubes: list[tuple[int, np.ndarray]] = []
+        super().__init__(f"synthetic:detection (seed {self._seed}, {self._frames} frames, {self._actors} actors, "
+                         f"{self._width}px)", fps or FPS, realtime=realtime, num_frames=self._frames)
+
+    def _read(self) -> Iterator[_Item]:
+        from streamact.data.synthetic.detection import render_detection_video
+
+        rng = np.random.default_rng(self._seed)
+        labels = [int(c) for c in rng.integers(len(self.action_names), size=3)]
+        frames, self.tubes = render_detection_video(rng, labels=labels, num_frames=self._frames, width=self._width,
+                                                    height=self._width * 3 // 4, num_actors=self._actors)
+        for index, frame in enumerate(frames):
+            yield frame, index / self.fps, None
+
+
+_SYNTHETIC = {"gestures": (_SyntheticSource, {"seed", "num", "size"}),
+              "detection": (_SyntheticDetectionSource, {"seed", "frames", "size", "actors"})}
 
 
 def _int_option(options: dict[str, str], key: str, default: int) -> int:
@@ -327,7 +376,8 @@ def open_source(spec: str | int | Path, *, realtime: bool = False, fps: float | 
         spec: a video file path; a folder of frame images; a camera index (``0`` or ``"0"``); an ``rtsp://``,
             ``http://`` or ``https://`` URL; or ``synthetic:gestures`` with optional query parameters ``seed``
             (default 0), ``num`` (gestures, default 12; ``inf`` for an endless stream) and ``size`` (pixels,
-            default 160), e.g. ``synthetic:gestures?seed=1&num=12&size=160``.
+            default 160), e.g. ``synthetic:gestures?seed=1&num=12&size=160``; or ``synthetic:detection`` with
+            ``seed`` (0), ``frames`` (120), ``size`` (width in pixels, height 3/4 of it; 160) and ``actors`` (2).
         realtime: pace a recorded source like a live camera at its frame rate and drop the frames the consumer
             is too slow for (counted in `num_dropped`); otherwise every frame is delivered as fast as it is read.
         fps: frame rate of sources that store none (frame folders: default 30; synthetic: default 12); for files
@@ -349,13 +399,14 @@ def open_source(spec: str | int | Path, *, realtime: bool = False, fps: float | 
     text = str(spec)
     if text.startswith("synthetic:"):
         kind, _, query = text[len("synthetic:"):].partition("?")
-        if kind != "gestures":
-            raise ValueError(f"{text}: unknown synthetic source {kind!r} (available: gestures)")
+        if kind not in _SYNTHETIC:
+            raise ValueError(f"{text}: unknown synthetic source {kind!r} (available: {', '.join(_SYNTHETIC)})")
+        cls, known = _SYNTHETIC[kind]
         options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-        unknown = sorted(set(options) - {"seed", "num", "size"})
+        unknown = sorted(set(options) - known)
         if unknown:
-            raise ValueError(f"{text}: unknown option(s) {', '.join(unknown)} (known: seed, num, size)")
-        return _SyntheticSource(options, realtime=realtime, fps=fps)
+            raise ValueError(f"{text}: unknown option(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(options, realtime=realtime, fps=fps)
     if text.strip().isdigit():
         return _CaptureSource(int(text), realtime=realtime, fps=fps)
     if _URL.match(text):

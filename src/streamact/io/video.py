@@ -8,7 +8,15 @@ the stream once (packets only, nothing decoded) to learn every frame's presentat
 keyframes are. `get_frames` then seeks to the keyframe at or before each wanted frame and decodes forward,
 continuing instead of seeking again when the next wanted frame lies before the next keyframe. The same
 index gives `num_frames`; the container's own count (`stream.frames`) is missing for mkv / webm and can
-disagree with what the decoder produces, so it is not used.
+disagree with what the decoder produces, so it is not used for that.
+
+It is used to tell a truncated file, though: a file whose index lies at the front ("faststart" mp4) still opens
+when its end is cut off, and only the frames past the cut fail to decode. Such a file is refused when it is
+indexed (fewer packets present than the container declares, or a last packet that runs past the end of the file),
+whatever frames are asked for, so `streamact data check` and training make the same decision about it every time.
+
+Frames come out the way players show them: the display matrix a phone writes instead of rotating the pixels
+(rotation by quarter turns, mirroring) is applied when decoding (`frame_to_rgb`), here and in `streamact.io.sources`.
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ import bisect
 import logging
 import operator
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +37,14 @@ from streamact.io.errors import VideoDecodeError, VideoNotFoundError
 from streamact.io.frames import to_rgb
 
 __all__ = [
-    "open_container","VideoReader", "FrameFolderReader", "open_video", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS"]
+    "open_container",
+    "frame_to_rgb",
+    "VideoReader",
+    "FrameFolderReader",
+    "open_video",
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +71,53 @@ def open_container(path: Path) -> tuple[av.container.InputContainer, av.video.st
     return container, container.streams.video[0]
 
 
+def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as players show it: RGB uint8 (H, W, 3) with its display matrix applied.
+
+    Phones record in the sensor's orientation and store how to turn the picture for display (the display matrix,
+    from the container's rotation metadata) instead of rotating the pixels; a portrait clip is stored landscape.
+    Quarter turns and mirroring are applied exactly; another angle (which no camera writes) is left as stored.
+
+    Args:
+        frame: a frame from PyAV's decoder.
+
+    Returns:
+        The displayed frame, C-contiguous (a writable copy where it was turned).
+    """
+    # One colour-conversion thread: swscale's pool (one thread per CPU by default) outlives the frame, and a
+    # DataLoader worker forked while it exists deadlocks in its first conversion.
+    image = frame.to_ndarray(format="rgb24", threads=1)
+    matrix = frame.side_data.get("DISPLAYMATRIX")
+    if matrix is not None:
+        image = _orient(image, np.frombuffer(bytes(matrix), dtype=np.int32), frame)
+    return to_rgb(image)
+
+
+def _orient(image: np.ndarray, matrix: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
+    """Apply the display matrix (FFmpeg's layout: 16.16 fixed point [a b u; c d v; x y w]) to an (H, W, C) image.
+
+    A source point (x, y) is shown at x' = a*x + c*y, y' = b*x + d*y (plus an offset that keeps the picture in
+    view): with a = d = 0 rows and columns swap (a quarter turn, possibly mirrored), and a negative coefficient
+    reverses the axis it writes to.
+    """
+    a, b, _, c, d = (round(v / 65536) for v in matrix[:5])
+    if a == d == 0 and abs(b) == abs(c) == 1:
+        image = image.transpose(1, 0, 2)  # rows now follow source x (which feeds y'), columns source y (x')
+        flip_x, flip_y = c < 0, b < 0
+    elif b == c == 0 and abs(a) == abs(d) == 1:
+        flip_x, flip_y = a < 0, d < 0
+    else:
+        # warnings (not logging): shown once, not for every frame of the video
+        warnings.warn(f"display matrix rotates by {frame.rotation} degrees, not a quarter turn: frames are used as "
+                      f"stored", stacklevel=2)
+        return image
+    if flip_x:
+        image = image[:, ::-1]
+    if flip_y:
+        image = image[::-1]
+    return image
+
+
 class VideoReader:
     """Frame-accurate reader for a video file (mp4, avi, mkv, webm, anything FFmpeg demuxes).
 
@@ -71,6 +134,9 @@ class VideoReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._container, self._stream = open_container(self.path)
+        # One decoding thread: datasets decode in parallel DataLoader workers already, and FFmpeg's decoder threads
+        # can outlive the reader in the process that opened it, deadlocking the workers forked from it later.
+        self._stream.codec_context.thread_count = 1
         rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
         if not rate:
             self._container.close()
@@ -79,6 +145,7 @@ class VideoReader:
         self._pts: list[int] | None = None  # presentation timestamps in display order
         self._pts_to_index: dict[int, int] = {}
         self._keyframes: list[int] = []  # frame indices of keyframes, ascending
+        self._shape: tuple[int, int] | None = None  # displayed (height, width), known once a frame is decoded
         self.num_decoded = 0  # frames decoded so far; shows what random access costs
 
     @property
@@ -102,13 +169,13 @@ class VideoReader:
 
     @property
     def height(self) -> int:
-        """Frame height in pixels."""
-        return self._stream.codec_context.height
+        """Height of the displayed frames in pixels (the rotation metadata applied; decodes a frame once)."""
+        return self._display_shape()[0]
 
     @property
     def width(self) -> int:
-        """Frame width in pixels."""
-        return self._stream.codec_context.width
+        """Width of the displayed frames in pixels (the rotation metadata applied; decodes a frame once)."""
+        return self._display_shape()[1]
 
     def __len__(self) -> int:
         return self.num_frames
@@ -144,7 +211,7 @@ class VideoReader:
                 position = index
                 if index in decoded or index not in wanted:
                     continue
-                decoded[index] = to_rgb(frame.to_ndarray(format="rgb24"))
+                decoded[index] = frame_to_rgb(frame)
                 if index >= target:
                     break
             if target not in decoded:
@@ -163,7 +230,7 @@ class VideoReader:
         try:
             for frame in self._container.decode(self._stream):
                 self.num_decoded += 1
-                yield to_rgb(frame.to_ndarray(format="rgb24"))
+                yield frame_to_rgb(frame)
         except av.FFmpegError as e:
             raise VideoDecodeError(f"{self.path}: decoding failed ({e})") from e
 
@@ -177,16 +244,30 @@ class VideoReader:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _display_shape(self) -> tuple[int, int]:
+        if self._shape is None:
+            self._shape = self.get_frames([0]).shape[1:3]
+        return self._shape
+
     def _index(self) -> list[int]:
         """Demux every packet once to list frame timestamps (display order) and keyframe positions.
 
         Every path that reads the container calls this first, so demuxing starts from the beginning.
+
+        Raises:
+            VideoDecodeError: demuxing fails, there are no frames, or the file is truncated (see the module
+                docstring).
         """
         if self._pts is not None:
             return self._pts
         packets: list[tuple[int, bool]] = []
+        present, data_end = 0, 0  # packets with data, and the file offset where the last one ends
         try:
             for packet in self._container.demux(self._stream):
+                if packet.size:
+                    present += 1
+                    if packet.pos is not None and packet.pos >= 0:
+                        data_end = max(data_end, packet.pos + packet.size)
                 timestamp = packet.pts if packet.pts is not None else packet.dts
                 # The final flush packet has no data and no timestamp; discarded packets are never shown.
                 if timestamp is None or packet.size == 0 or packet.is_discard:
@@ -196,6 +277,10 @@ class VideoReader:
             raise VideoDecodeError(f"{self.path}: demuxing failed ({e})") from e
         if not packets:
             raise VideoDecodeError(f"{self.path}: no video frames")
+        declared = self._stream.frames
+        if (declared and present < declared) or data_end > self.path.stat().st_size:
+            raise VideoDecodeError(f"{self.path}: truncated: the file ends after {present} of "
+                                   f"{declared or present} frames; copy or download it again")
         packets.sort()
         self._pts = [timestamp for timestamp, _ in packets]
         self._pts_to_index = {timestamp: i for i, timestamp in enumerate(self._pts)}

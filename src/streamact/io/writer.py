@@ -1,6 +1,7 @@
 """MP4 writer (PyAV, H.264 yuv420p). Frames are RGB uint8 arrays of shape (H, W, 3)."""
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -13,15 +14,22 @@ class VideoWriter:
     """Write RGB frames to a video file; use as a context manager.
 
     The frame size is fixed by the first frame; H.264 needs even sizes, so odd sizes are padded by one
-    pixel (edge-replicated) rather than rejected.
+    pixel (edge-replicated) rather than rejected. The frame rate is kept exact: a float such as 29.97002997
+    (NTSC's 30000/1001, as a source reports it) is written as that fraction, not rounded to 30, so a copy of a
+    video keeps its duration.
     """
 
-    def __init__(self, path: str | Path, fps: float = 30.0, *, codec: str = "libx264", crf: int = 23) -> None:
+    def __init__(self, path: str | Path, fps: float | Fraction = 30.0, *, codec: str = "libx264",
+                 crf: int = 23) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fps = fps
+        # The NTSC family (24000/1001, 30000/1001, 60000/1001) has denominator 1001; floats of it come back exactly.
+        self.rate = Fraction(fps).limit_denominator(1001)
+        if self.rate <= 0:
+            raise ValueError(f"{self.path}: frame rate must be positive, got {fps}")
+        self.fps = float(self.rate)
         self._container = av.open(str(self.path), mode="w")
-        self._stream = self._container.add_stream(codec, rate=round(fps))
+        self._stream = self._container.add_stream(codec, rate=self.rate)
         self._stream.pix_fmt = "yuv420p"
         # x264's output depends on its thread count, which defaults to the CPUs visible to the process: a fixed
         # count makes a given list of frames encode to the same bytes on every machine (generated datasets and the

@@ -2,7 +2,7 @@
 Recognition", arXiv 1905.08711, Fig. 3), written with export-safe ops only (MatMul, Softmax, Where, Gather, ReduceMean,
 Sqrt, elementwise), so the decoder converts to ONNX and OpenVINO as it is.
 
-Faithful to the authors' code (REFERENCE A.2): per-head Q/K/V projection tensors without bias, temperature
+Faithful to the authors' code (training_extensions): per-head Q/K/V projection tensors without bias, temperature
 sqrt(d_model) rather than sqrt(d_k), heads concatenated without an output projection, post-norm residual blocks,
 a kernel-1 position-wise feed-forward block, and their LayerNorm formula.
 

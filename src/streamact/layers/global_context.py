@@ -1,4 +1,5 @@
-"""Global path units of LIGAR's Local-and-Global-Diffusion (LGD) backbone (seed 001, section III.ii).
+"""Global path units of LIGAR's Local-and-Global-Diffusion (LGD) backbone ("LIGAR: Lightweight General-purpose
+Action Recognition", section III.ii).
 
 LGD (Qiu et al., CVPR 2019) runs a *global* path next to the usual *local* feature map: a single C-vector per
 clip that is updated after every backbone stage and diffused back into the local map. LIGAR replaces LGD's

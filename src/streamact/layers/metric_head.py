@@ -1,4 +1,5 @@
-"""Metric-learning head of LIGAR (seed 001, section III.iii; REFERENCE A.7).
+"""Metric-learning head of LIGAR ("LIGAR: Lightweight General-purpose Action Recognition",
+section III.iii, and the authors' code).
 
     pooled features (B, D) ── 1x1x1 conv D->E (no bias) + BN ── L2-normalise ──► embeddings (B, E)
         ── cosine with L2-normalised class centres (K, E), clamped to [-1, 1] ──► cos (B, K)

@@ -3,9 +3,9 @@ Recognition", arXiv 2001.06769).
 
 Channels are split into groups (1:1:1:1 by default) and each group gets a depthwise temporal convolution of its
 own kernel size (1, 3, 5, 7), capturing short- and long-range motion at a cost of ``C * sum(k) / 4`` multiply-adds
-per pixel. Placed before the first 1x1 conv of each residual block ("MST block head", seed 003 Table 3).
+per pixel. Placed before the first 1x1 conv of each residual block ("MST block head", the paper's Table 3).
 
-Shift-like initialisation (official code, REFERENCE.md section B), with ``fold = group_channels // fold_div``:
+Shift-like initialisation (the authors' official code), with ``fold = group_channels // fold_div``:
 one fold sums the future taps, one fold sums the past taps, the rest is the identity (k=1 is the identity).
 We order the folds like `temporal_shift` (future fold first, then past), so TSM is exactly the fixed-weight k=3
 special case and the past fold is the same channels as TSM's (the official code puts past first; the order is a
@@ -142,6 +142,12 @@ class MixTConv(StreamableTemporalLayer):
     @property
     def is_causal(self) -> bool:
         return self.causal
+
+    @property
+    def past_frames(self) -> int:
+        """The longest kernel reaches k - 1 frames back when causal, (k - 1) / 2 when centred."""
+        k = max(self.kernel_sizes)
+        return k - 1 if self.causal else (k - 1) // 2
 
     @torch.no_grad()
     def make_causal(self) -> None:

@@ -1,10 +1,11 @@
 """Squeeze-and-Excitation (Hu et al., CVPR 2018) for inverted-residual blocks.
 
-Seed 000 (section 5.4, Table 6) adds SE to the residual blocks of MnasNet together with TSM, "10 TSM and SE
-modules in total": MnasNet-B1 has exactly 10 inverted-residual blocks with a skip connection, so `insert_se`
-targets the same blocks as the temporal layers. As in MnasNet / EfficientNet, SE recalibrates the expanded
-depthwise output (timm's ``block.se`` slot, before the 1x1 projection), with a bottleneck of
-``in_chs * rd_ratio`` channels. SE pools each frame on its own, so it is causal and needs no streaming state.
+"Towards Real-Time Action Recognition on Mobile Devices Using Deep Models" (section 5.4, Table 6) adds SE
+to the residual blocks of MnasNet together with TSM, "10 TSM and SE modules in total": MnasNet-B1 has exactly
+10 inverted-residual blocks with a skip connection, so `insert_se` targets the same blocks as the temporal
+layers. As in MnasNet / EfficientNet, SE recalibrates the expanded depthwise output (timm's ``block.se`` slot,
+before the 1x1 projection), with a bottleneck of ``in_chs * rd_ratio`` channels. SE pools each frame on its own,
+so it is causal and needs no streaming state.
 """
 from __future__ import annotations
 

@@ -92,6 +92,11 @@ class StreamableTemporalLayer(nn.Module, abc.ABC):
     def is_causal(self) -> bool:
         """True when the layer reads only the current and past frames (streamable)."""
 
+    @property
+    @abc.abstractmethod
+    def past_frames(self) -> int:
+        """How many frames before the current one the layer reads (its output at t depends on t - past_frames..t)."""
+
     @abc.abstractmethod
     def make_causal(self) -> None:
         """Switch a layer trained with future context to its causal (streamable) form, in place."""
@@ -133,6 +138,10 @@ class TemporalShift(StreamableTemporalLayer):
     @property
     def is_causal(self) -> bool:
         return not self.bidirectional
+
+    @property
+    def past_frames(self) -> int:
+        return 1
 
     def make_causal(self) -> None:
         """Keep only the shift from t-1 (the future fold stays in place); no weights change."""

@@ -1,4 +1,5 @@
-"""Metric-learning classification losses of LIGAR (seed 001, section IV; REFERENCE A.7).
+"""Metric-learning classification losses of LIGAR ("LIGAR: Lightweight General-purpose Action
+Recognition", section IV, and the authors' code).
 
 The head (`streamact.layers.metric_head.MetricHead.forward_metric`) gives cosines ``cos`` (B, K) between
 L2-normalised embeddings (B, E) and class centres (K, E). `MetricLearningLoss` combines, with LIGAR's defaults:

@@ -2,7 +2,7 @@
 
 VTN distils a two-stream teacher (an RGB and an RGB-difference VTN, fused) into a single student, e.g. a stacked
 RGB + RGB-difference model (paper Table 1: 75.2 -> 76.0 Video@1 on Mini-Kinetics, at the cost of one stream).
-The authors' code uses a temperature of 8 and a KD weight of 0.4 (REFERENCE A.3)::
+The authors' code uses a temperature of 8 and a KD weight of 0.4 (openvinotoolkit/training_extensions)::
 
     loss = CE(student, labels) + 0.4 * kd_loss(student_logits, teacher(clips), temperature=8)
 
@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from streamact.engine.build import load_trained_model
 
 __all__ = ["kd_loss", "TwoStreamTeacher", "load_teacher"]
 
@@ -100,8 +102,6 @@ def load_teacher(checkpoint_paths: Sequence[str | Path], class_names: Sequence[s
         ValueError: no checkpoint given, a file is not a `streamact train` checkpoint, or a member's classes differ
             from the student's (the message names the checkpoint and the first difference).
     """
-    from streamact.inference.predictor import load_trained_model  # the engine imports losses, not the reverse
-
     if not checkpoint_paths:
         raise ValueError("load_teacher needs at least one checkpoint")
     expected = tuple(class_names)

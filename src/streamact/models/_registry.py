@@ -12,29 +12,77 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-__all__ = ["register_model", "create_model", "list_models", "is_model"]
+from streamact.errors import UserError
+
+__all__ = ["register_model", "create_model", "list_models", "is_model", "model_weights", "WEIGHTS",
+           "UnknownModelError"]
 
 _F = TypeVar("_F", bound=Callable[..., nn.Module])
+
+
+class UnknownModelError(UserError, KeyError):
+    """No registered model has the name asked for; the message lists the closest names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+_WEIGHTS: dict[str, str] = {}
+
+# What ``create_model(name, pretrained=True)`` loads, by kind. Only "action" models have a trained classifier:
+# the others predict meaningless classes until trained or fine-tuned.
+WEIGHTS = {
+    "action": "action-trained, bundled",
+    "imagenet": "ImageNet backbone only, classifier untrained",
+    "none": "none, random initialisation",
+}
 
 
-def register_model(fn: _F) -> _F:
-    """Register a model builder under its function name.
+def register_model(fn: _F | None = None, *, weights: str = "none") -> _F | Callable[[_F], _F]:
+    """Register a model builder under its function name: ``@register_model`` or ``@register_model(weights=...)``.
 
     Args:
         fn: builder taking keyword-only arguments (``pretrained``, ``num_classes``, ...) and returning a model.
+        weights: what the builder loads with ``pretrained=True``, a key of `WEIGHTS`: "action" (the variant ships
+            weights trained on actions, classifier included), "imagenet" (an ImageNet backbone under a fresh
+            classifier) or "none".
 
     Returns:
-        ``fn`` unchanged, so the builder stays directly callable.
+        ``fn`` unchanged, so the builder stays directly callable (or a decorator doing this, when called with
+        keywords only).
 
     Raises:
-        ValueError: if a model with the same name is already registered.
+        ValueError: if a model with the same name is already registered, or `weights` is not a key of `WEIGHTS`.
     """
-    name = fn.__name__
-    if name in _MODELS:
-        raise ValueError(f"model {name!r} is already registered")
-    _MODELS[name] = fn
-    return fn
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
+
+    def register(builder: _F) -> _F:
+        name = builder.__name__
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is already registered")
+        _MODELS[name] = builder
+        _WEIGHTS[name] = weights
+        return builder
+
+    return register if fn is None else register(fn)
+
+
+def _unknown(name: str) -> str:
+    close = difflib.get_close_matches(name, list(_MODELS), n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `streamact models` for the full list"
+    return f"unknown model {name!r}{hint}"
+
+
+def model_weights(name: str) -> str:
+    """What ``create_model(name, pretrained=True)`` loads: "action", "imagenet" or "none" (see `WEIGHTS`).
+
+    Raises:
+        UnknownModelError: for an unknown name.
+    """
+    if name not in _WEIGHTS:
+        raise UnknownModelError(_unknown(name))
+    return _WEIGHTS[name]
 
 
 def is_model(name: str) -> bool:
@@ -60,12 +108,10 @@ def create_model(name: str, pretrained: bool = False, num_classes: int | None = 
         The model, in training mode.
 
     Raises:
-        KeyError: for an unknown name; the message lists the closest registered names.
+        UnknownModelError: for an unknown name (a KeyError); the message lists the closest registered names.
     """
     if name not in _MODELS:
-        close = difflib.get_close_matches(name, list(_MODELS), n=5, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see `streamact models` for the full list"
-        raise KeyError(f"unknown model {name!r}{hint}")
+        raise UnknownModelError(_unknown(name))
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     return _MODELS[name](pretrained=pretrained, **kwargs)

@@ -1,10 +1,11 @@
 """TSN, TSM and MixTConv recognizers on 2D timm backbones.
 
-- TSN: Wang et al., "Temporal Segment Networks", ECCV 2016; as the real-time baseline of seed 000 (Zhang et al.,
-  "Towards Real-Time Action Recognition on Mobile Devices Using Deep Models", arXiv 1906.07052), which also adds
+- TSN: Wang et al., "Temporal Segment Networks", ECCV 2016; as the real-time baseline of Zhang et al.,
+  "Towards Real-Time Action Recognition on Mobile Devices Using Deep Models", arXiv 1906.07052, which also adds
   dropout, partial BN and SE / TSM to MnasNet (sections 5.3, 5.4).
 - TSM: Lin et al., "TSM: Temporal Shift Module for Efficient Video Understanding", ICCV 2019.
-- MixTConv (MSTNet): Shan et al., arXiv 2001.06769 (seed 003).
+- MixTConv (MSTNet): Shan et al., "MixTConv: Mixed Temporal Convolutional Kernels for Efficient Action
+  Recognition", arXiv 2001.06769.
 
 All three share one recognizer: frames are folded into the batch, a 2D backbone (optionally with temporal
 layers inserted into its residual blocks) embeds each frame, a dropout + linear head scores each frame, and
@@ -12,14 +13,16 @@ the scores are averaged over time. TSM and MixTConv differ from TSN only in the 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from streamact.data.datasets.synthetic import GESTURE_CLASSES
+from streamact.data.synthetic import GESTURE_CLASSES
+from streamact.inference.events import EventCfg
 from streamact.layers.consensus import AverageConsensus
 from streamact.layers.heads import ClassifierHead
 from streamact.layers.mixtconv import MixTConv, insert_mixtconv
@@ -64,7 +67,7 @@ class TSN(nn.Module):
         head: dropout + linear classifier applied to every frame.
         num_segments: T the temporal layers were built for.
         partial_bn: BatchNorm layers after the first stay in eval mode with frozen affine parameters while
-            training (TSN's partial BN, seed 000 section 5.3).
+            training (TSN's partial BN, as in the real-time mobile paper, section 5.3).
         pretrained_cfg: input size, clip length, normalisation and labels of the model.
     """
 
@@ -118,28 +121,73 @@ class TSN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame features.
 
+        A causal model also takes clips longer than ``num_segments`` (T): the extra leading frames are the stream's
+        past, which its temporal layers carry forward (see `forward`).
+
         Args:
-            x: clips (B, C, T, H, W), normalised as in ``pretrained_cfg``.
+            x: clips (B, C, T', H, W), normalised as in ``pretrained_cfg``; T' = T, or T' > T for a causal model.
 
         Returns:
-            (B, T, D) pooled backbone features.
+            (B, T', D) pooled backbone features.
 
         Raises:
-            ValueError: if the model has temporal layers and T differs from ``num_segments``.
+            ValueError: if the model has temporal layers and T' is not T (or, causal, shorter than T).
         """
         t = x.shape[2]
-        if self.has_temporal_layers and t != self.num_segments:
-            raise ValueError(f"model was built for num_segments={self.num_segments}, got clips of {t} frames")
-        feats = self.backbone(fold_time(x))  # (B*T, D)
-        return unfold_time(feats, t)  # (B, T, D)
+        if self.has_temporal_layers and t != self.num_segments and (t < self.num_segments or self.non_causal_layers()):
+            raise ValueError(f"model was built for num_segments={self.num_segments}, got clips of {t} frames (only a "
+                             "causal model takes longer clips)")
+        with self._clip_length(t):
+            feats = self.backbone(fold_time(x))  # (B*T', D)
+        return unfold_time(feats, t)  # (B, T', D)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        """Classify every frame and average: (B, T, D) -> (B, K)."""
-        return self.consensus(self.head(x))  # (B, T, K) -> (B, K)
+        """Classify every frame and average the last T: (B, T', D) -> (B, K)."""
+        return self.consensus(self.head(x[:, -self.num_segments :]))  # (B, T, K) -> (B, K)
+
+    def forward_head_steps(self, x: torch.Tensor, num_outputs: int) -> torch.Tensor:
+        """The clip logits at each of the last `num_outputs` frames: (B, T', D) -> (B, num_outputs, K).
+
+        Output j averages the T per-frame logits ending at frame T' - num_outputs + j, the ring buffer of the
+        streaming engine at that frame; `forward_head` is the last of them. For a causal model and
+        T' >= T + `stream_context` + num_outputs - 1 every output is exactly the streamed one (training on stream
+        windows with several labelled frames, `data.stream_outputs`).
+        """
+        span = num_outputs + self.num_segments - 1
+        if x.shape[1] < span:
+            raise ValueError(f"{num_outputs} outputs of {self.num_segments}-frame averages need {span} frames, got "
+                             f"{x.shape[1]}")
+        frame_logits = self.head(x[:, -span:])  # (B, span, K)
+        return frame_logits.unfold(1, self.num_segments, 1).mean(-1)  # (B, num_outputs, K, T) -> (B, num_outputs, K)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Clip logits (B, K) for clips (B, C, T, H, W)."""
+        """Clip logits (B, K) for clips (B, C, T', H, W).
+
+        For a causal model and T' >= T + `stream_context` this is exactly what `forward_step` returns after the
+        clip's last frame, however long the stream before it: the last T per-frame logits are averaged (the ring
+        buffer), and each of them sees the `stream_context` frames before it through the temporal layers, as the
+        layer caches do. Training on such clips trains the model as it streams.
+        """
         return self.forward_head(self.forward_features(x))
+
+    @property
+    def stream_context(self) -> int:
+        """Frames before the T averaged ones that a streamed output depends on: the temporal layers are in series,
+        so their reaches add up (9 for TSM on EfficientNet-Lite0, one frame per shifted block)."""
+        return sum(layer.past_frames for _, layer in self.temporal_layers())
+
+    @contextlib.contextmanager
+    def _clip_length(self, num_frames: int) -> Iterator[None]:
+        """Let the temporal layers fold clips of `num_frames` frames for one pass (they reshape by T)."""
+        layers = [layer for _, layer in self.temporal_layers()]
+        saved = [layer.num_segments for layer in layers]
+        for layer in layers:
+            layer.num_segments = num_frames
+        try:
+            yield
+        finally:
+            for layer, n in zip(layers, saved):
+                layer.num_segments = n
 
     # -- streaming ---------------------------------------------------------------------------------------
     def temporal_layers(self) -> list[tuple[str, StreamableTemporalLayer]]:
@@ -168,7 +216,7 @@ class TSN(nn.Module):
         c, h, w = self.pretrained_cfg.input_size
         with torch.no_grad():
             # A probe pass on a zero frame discovers the cache shapes of every layer (they depend on the input size).
-            _, state = self._step(torch.zeros(batch_size, c, h, w), None)
+            _, state = self._step(next(self.parameters()).new_zeros(batch_size, c, h, w), None)  # model's device
         return state.zeros_like()
 
     def forward_step(self, frame: torch.Tensor, state: StreamState) -> tuple[torch.Tensor, StreamState]:
@@ -246,9 +294,10 @@ def _create_tsn(
         pretrained: the variant's own weights if it ships them (``pretrained_cfg.weights``), otherwise an
             ImageNet-initialised backbone (only EfficientNet-Lite0 has ImageNet weights offline).
         num_classes: K; default: the number of ``label_names`` if given, else the variant's (400, Kinetics-400,
-            the setting of the seeds' complexity tables, unless it ships weights for other classes).
+            the setting of the papers' complexity tables, unless it ships weights for other classes).
         num_segments: T, frames per clip.
-        dropout: drop probability before the classifier (TSM / MixTConv recipes use 0.5; seed 000 uses 0.8).
+        dropout: drop probability before the classifier (TSM / MixTConv recipes use 0.5; the real-time
+            mobile paper uses 0.8).
         partial_bn: freeze every BatchNorm but the first while training.
         causal: uni-directional shift (TSM) or left-padded kernels (MixTConv), for streaming; no effect on TSN.
         bidirectional: TSM spelling of ``not causal``; leave ``None`` or pass a consistent value.
@@ -330,22 +379,32 @@ default_cfgs: dict[str, _Variant] = {
         mean=backbone_cfg("efficientnet_lite0").mean, std=backbone_cfg("efficientnet_lite0").std,
         num_classes=len(GESTURE_CLASSES), label_names=tuple(GESTURE_CLASSES),
         weights="tsm_efficientnet_lite0_gestures.safetensors")),
+    # The default since it was trained on continuous streams (docs/MODEL_CARD_stream_gestures.md): the same network,
+    # averaging 4 frames instead of 8.
+    "tsm_efficientnet_lite0_stream_gestures": _Variant("efficientnet_lite0", "shift", False, PretrainedCfg(
+        input_size=(3, 112, 112), clip_len=4, num_segments=None, frame_interval=2,
+        mean=backbone_cfg("efficientnet_lite0").mean, std=backbone_cfg("efficientnet_lite0").std,
+        num_classes=len(GESTURE_CLASSES), label_names=tuple(GESTURE_CLASSES),
+        weights="tsm_efficientnet_lite0_stream_gestures.safetensors",
+        # Tuned on the validation streams (bench/stream_recognition.py, docs/RESULTS.md).
+        events=EventCfg(alpha=0.5, on_threshold=0.7, min_frames=2, off_threshold=0.4, release_frames=1,
+                        early_margin=0.3, late_threshold=0.5, switch_frames=4))),
 }
 
 
 @register_model
 def tsn_mobilenetv2_100(*, pretrained: bool = False, **kwargs: Any) -> TSN:
-    """TSN on MobileNetV2-1.0 (seed 000 Table 2)."""
+    """TSN on MobileNetV2-1.0 (real-time mobile paper, Table 2)."""
     return _create_tsn("tsn_mobilenetv2_100", pretrained=pretrained, **kwargs)
 
 
 @register_model
 def tsn_mnasnet_100(*, pretrained: bool = False, **kwargs: Any) -> TSN:
-    """TSN on MnasNet-B1 1.0, the baseline of seed 000 sections 5.3-5.4."""
+    """TSN on MnasNet-B1 1.0, the baseline of the real-time mobile paper, sections 5.3-5.4."""
     return _create_tsn("tsn_mnasnet_100", pretrained=pretrained, **kwargs)
 
 
-@register_model
+@register_model(weights="imagenet")
 def tsn_efficientnet_lite0(*, pretrained: bool = False, **kwargs: Any) -> TSN:
     """TSN on EfficientNet-Lite0 (ImageNet weights available offline)."""
     return _create_tsn("tsn_efficientnet_lite0", pretrained=pretrained, **kwargs)
@@ -359,13 +418,13 @@ def tsn_resnet18(*, pretrained: bool = False, **kwargs: Any) -> TSN:
 
 @register_model
 def tsn_resnet50(*, pretrained: bool = False, **kwargs: Any) -> TSN:
-    """TSN on ResNet-50 (seed 000 Table 1; the baseline of seed 003 Table 1)."""
+    """TSN on ResNet-50 (real-time mobile paper, Table 1; the baseline of MixTConv's Table 1)."""
     return _create_tsn("tsn_resnet50", pretrained=pretrained, **kwargs)
 
 
 @register_model
 def tsn_se_mnasnet_100(*, pretrained: bool = False, **kwargs: Any) -> TSN:
-    """TSN on MnasNet-B1 with SE in its 10 residual blocks (seed 000 Table 6, "SE")."""
+    """TSN on MnasNet-B1 with SE in its 10 residual blocks (real-time mobile paper, Table 6, "SE")."""
     return _create_tsn("tsn_se_mnasnet_100", pretrained=pretrained, **kwargs)
 
 
@@ -377,11 +436,11 @@ def tsm_mobilenetv2_100(*, pretrained: bool = False, **kwargs: Any) -> TSN:
 
 @register_model
 def tsm_mnasnet_100(*, pretrained: bool = False, **kwargs: Any) -> TSN:
-    """TSM on MnasNet-B1 1.0 (seed 000 Table 6, "TSM")."""
+    """TSM on MnasNet-B1 1.0 (real-time mobile paper, Table 6, "TSM")."""
     return _create_tsn("tsm_mnasnet_100", pretrained=pretrained, **kwargs)
 
 
-@register_model
+@register_model(weights="imagenet")
 def tsm_efficientnet_lite0(*, pretrained: bool = False, **kwargs: Any) -> TSN:
     """TSM on EfficientNet-Lite0: shift in its 9 residual blocks."""
     return _create_tsn("tsm_efficientnet_lite0", pretrained=pretrained, **kwargs)
@@ -401,7 +460,7 @@ def tsm_resnet50(*, pretrained: bool = False, **kwargs: Any) -> TSN:
 
 @register_model
 def tsm_se_mnasnet_100(*, pretrained: bool = False, **kwargs: Any) -> TSN:
-    """TSM + SE on MnasNet-B1, 10 of each (seed 000 Table 6, "TSM + SE + dropout": pass ``dropout=0.8``)."""
+    """TSM + SE on MnasNet-B1, 10 of each (real-time mobile paper, Table 6, "TSM + SE + dropout": ``dropout=0.8``)."""
     return _create_tsn("tsm_se_mnasnet_100", pretrained=pretrained, **kwargs)
 
 
@@ -417,7 +476,7 @@ def mixtconv_mnasnet_100(*, pretrained: bool = False, **kwargs: Any) -> TSN:
     return _create_tsn("mixtconv_mnasnet_100", pretrained=pretrained, **kwargs)
 
 
-@register_model
+@register_model(weights="imagenet")
 def mixtconv_efficientnet_lite0(*, pretrained: bool = False, **kwargs: Any) -> TSN:
     """MixTConv on EfficientNet-Lite0."""
     return _create_tsn("mixtconv_efficientnet_lite0", pretrained=pretrained, **kwargs)
@@ -431,14 +490,24 @@ def mixtconv_resnet18(*, pretrained: bool = False, **kwargs: Any) -> TSN:
 
 @register_model
 def mixtconv_resnet50(*, pretrained: bool = False, **kwargs: Any) -> TSN:
-    """MSTNet: MixTConv (kernels 1, 3, 5, 7) before conv1 of every ResNet-50 Bottleneck (seed 003)."""
+    """MSTNet: MixTConv (kernels 1, 3, 5, 7) before conv1 of every ResNet-50 Bottleneck (MixTConv paper)."""
     return _create_tsn("mixtconv_resnet50", pretrained=pretrained, **kwargs)
 
 
-@register_model
+@register_model(weights="action")
 def tsm_efficientnet_lite0_gestures(*, pretrained: bool = False, causal: bool = True, img_size: int = 112,
                                     **kwargs: Any) -> TSN:
     """The bundled streaming model: causal TSM on EfficientNet-Lite0 (ImageNet init) trained on the 15 synthetic
     gesture classes, 8 frames at frame_interval 2, 112 px. ``pretrained=True`` loads the shipped weights."""
     return _create_tsn("tsm_efficientnet_lite0_gestures", pretrained=pretrained, causal=causal, img_size=img_size,
                        **kwargs)
+
+
+@register_model(weights="action")
+def tsm_efficientnet_lite0_stream_gestures(*, pretrained: bool = False, causal: bool = True, img_size: int = 112,
+                                           num_segments: int = 4, **kwargs: Any) -> TSN:
+    """The bundled default streaming model: `tsm_efficientnet_lite0_gestures` fine-tuned on windows of continuous
+    gesture streams labelled by their last frame, averaging the last 4 frames at frame_interval 2.
+    ``pretrained=True`` loads the shipped weights."""
+    return _create_tsn("tsm_efficientnet_lite0_stream_gestures", pretrained=pretrained, causal=causal,
+                       img_size=img_size, num_segments=num_segments, **kwargs)

@@ -1,7 +1,7 @@
 """VTN: Video Transformer Network (Kozlov, Andronov, Gritsenko, "Lightweight Network Architecture for Real-Time
-Action Recognition", arXiv 1905.08711; seed 002). Structure and hyper-parameters follow the authors' code
-(openvinotoolkit/training_extensions, REFERENCE A.2); the streaming form follows the Open Model Zoo action
-recognition demo (REFERENCE A.4): every frame is encoded once, and the decoder re-runs over the embeddings of the
+Action Recognition", arXiv 1905.08711). Structure and hyper-parameters follow the authors' code
+(openvinotoolkit/training_extensions); the streaming form follows the Open Model Zoo action
+recognition demo: every frame is encoded once, and the decoder re-runs over the embeddings of the
 last T frames at every step.
 
 A 2D CNN embeds each frame into a 512-d vector; a 4-block self-attention decoder relates the T embeddings of a clip;
@@ -362,7 +362,7 @@ def vtn_mobilenetv2_100(*, pretrained: bool = False, **kwargs: Any) -> VTN:
     return _create_vtn("vtn_mobilenetv2_100", pretrained=pretrained, **kwargs)
 
 
-@register_model
+@register_model(weights="imagenet")
 def vtn_efficientnet_lite0(*, pretrained: bool = False, **kwargs: Any) -> VTN:
     """VTN on EfficientNet-Lite0 (ImageNet weights available offline; 1280 channels reduced to 512)."""
     return _create_vtn("vtn_efficientnet_lite0", pretrained=pretrained, **kwargs)

@@ -1,7 +1,7 @@
 """LIGAR: X3D-style MobileNetV3-Large 3D backbone + LGD global path + metric-learning head.
 
-Izutov, "LIGAR: Lightweight General-purpose Action Recognition", arXiv 2108.13153 (seed 001), with the
-structure, hyper-parameters and initialisation of the authors' public code (REFERENCE A.6-A.7):
+Izutov, "LIGAR: Lightweight General-purpose Action Recognition", arXiv 2108.13153, with the
+structure, hyper-parameters and initialisation of the authors' public code (openvinotoolkit/training_extensions):
 
 - local path: MobileNetV3-Large inflated X3D-style: every depthwise conv gets a temporal kernel (t_k, k, k), the
   stem is spatial only, time is halved at blocks 4 and 10 (16 -> 8 -> 4 frames), and squeeze-excitation pools
@@ -13,7 +13,7 @@ structure, hyper-parameters and initialisation of the authors' public code (REFE
 
 Published (training_extensions model card, x3d-rgb-mobilenet-v3-lgd-gc, 16 x 224^2): 4.472 M parameters,
 4.74 GFLOPs. Ours (tests/models/test_x3d_lgd.py, 101 classes): 4.507 M parameters, 2.253 GMACs = 4.51 GFLOPs; the
-local path alone 2.816 M / 2.230 GMACs (REFERENCE's analytic count: 2.816 M / 2.232 G).
+local path alone 2.816 M / 2.230 GMACs (an analytic count from the authors' code: 2.816 M / 2.232 G).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class BlockSpec(NamedTuple):
     t_kernel: int  # temporal kernel t_k of the depthwise conv (ignored without expansion, see InvertedResidual3d)
 
 
-# REFERENCE A.6. Unlike torchvision's MobileNetV3-Large, block 12 keeps the resolution and block 13 halves it.
+# From the authors' code. Unlike torchvision's MobileNetV3-Large, block 12 keeps the resolution and block 13 halves it.
 MOBILENETV3_LARGE_X3D: tuple[BlockSpec, ...] = (
     BlockSpec(3, 16, 16, False, "relu", 1, 1, 5),
     BlockSpec(3, 64, 24, False, "relu", 2, 1, 3),
@@ -420,7 +420,7 @@ def _create_x3d_lgd(
     return model.train()
 
 
-# Dense clips of 16 frames every 2nd frame, 224 px, ImageNet mean / std (REFERENCE A.6's 0-255 values / 255),
+# Dense clips of 16 frames every 2nd frame, 224 px, ImageNet mean / std (the authors' 0-255 values / 255),
 # evaluated on one centred 256 -> 224 crop; 400 classes (Kinetics-400) as for the other models by default.
 default_cfgs: dict[str, PretrainedCfg] = {
     "ligar_x3d_mobilenetv3": PretrainedCfg(input_size=(3, 224, 224), clip_len=16, num_segments=None, frame_interval=2,
@@ -430,5 +430,5 @@ default_cfgs: dict[str, PretrainedCfg] = {
 
 @register_model
 def ligar_x3d_mobilenetv3(*, pretrained: bool = False, **kwargs: Any) -> X3DLGD:
-    """LIGAR (seed 001): X3D MobileNetV3-Large + LGD-GC global path + metric head, 16 x 224^2 dense clips."""
+    """LIGAR: X3D MobileNetV3-Large + LGD-GC global path + metric head, 16 x 224^2 dense clips."""
     return _create_x3d_lgd("ligar_x3d_mobilenetv3", pretrained=pretrained, **kwargs)

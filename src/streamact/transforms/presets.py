@@ -1,11 +1,10 @@
-"""Standard train / test pipelines (TSN / TSM protocol), built from a model's input size and normalisation."""
+"""Standard train / test pipelines (TSN / TSM protocol), built from a model's input size and normalisation.
+
+Streaming runtimes prepare single frames with `streamact.transforms.frame.preprocess_frame` (same steps, no torch).
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
-
-import numpy as np
-import torch
 
 from streamact.transforms.video import (
     CenterCrop,
@@ -17,10 +16,15 @@ from streamact.transforms.video import (
     ToTensor,
 )
 
-__all__ = ["build_transform", "preprocess_frame", "MULTI_SCALES"]
+__all__ = ["build_transform", "default_scale_size", "MULTI_SCALES"]
 
 # GroupMultiScaleCrop scales of TSN / TSM training.
 MULTI_SCALES = (1.0, 0.875, 0.75, 0.66)
+
+
+def default_scale_size(input_size: int) -> int:
+    """The shorter side frames are resized to before an `input_size` crop (224 -> 256, 112 -> 128)."""
+    return input_size * 256 // 224
 
 
 def build_transform(
@@ -58,7 +62,7 @@ def build_transform(
     Raises:
         ValueError: scale_size is smaller than input_size.
     """
-    scale_size = scale_size if scale_size is not None else input_size * 256 // 224
+    scale_size = scale_size if scale_size is not None else default_scale_size(input_size)
     if scale_size < input_size:
         raise ValueError(f"scale_size {scale_size} is smaller than input_size {input_size}")
     if train:
@@ -69,19 +73,3 @@ def build_transform(
     else:
         steps = [ResizeShort(scale_size), CenterCrop(input_size)]
     return Compose([*steps, ToTensor(), Normalize(mean, std)])
-
-
-@lru_cache(maxsize=8)
-def _test_transform(input_size: int, mean: tuple[float, ...], std: tuple[float, ...]) -> Compose:
-    return build_transform(train=False, input_size=input_size, mean=mean, std=std)
-
-
-def preprocess_frame(frame: np.ndarray, pretrained_cfg) -> torch.Tensor:
-    """One RGB uint8 frame (H, W, 3) -> model input (1, 3, S, S), exactly the test pipeline of `build_transform`.
-
-    Streaming, offline evaluation and every exported runtime use this same function with the model's
-    ``pretrained_cfg`` (input size, mean, std), so results cannot drift between them.
-    """
-    _, _, size = pretrained_cfg.input_size
-    transform = _test_transform(size, tuple(pretrained_cfg.mean), tuple(pretrained_cfg.std))
-    return transform(frame[None], None).transpose(0, 1)  # (3, 1, S, S) -> (1, 3, S, S)

@@ -1,4 +1,4 @@
-"""LIGAR's data-side regularisers (seed 001 sections IV.ii and V.i): CrossNorm, video MixUp with background images,
+"""LIGAR's data-side regularisers (LIGAR paper, sections IV.ii and V.i): CrossNorm, video MixUp with background images,
 and AugMix-style view pairs with a random temporal crop.
 
 All of them work on pixel-valued frames in channels-last layout (T, H, W, C), uint8 or float in [0, 255], i.e. after
@@ -224,7 +224,7 @@ def mix_background(clip: np.ndarray | torch.Tensor, image: np.ndarray | torch.Te
 
 
 class BackgroundMixUp:
-    """Video MixUp of LIGAR (seed 001 V.i, from its ASL work): one random image blended into all frames of the clip.
+    """Video MixUp of LIGAR (section V.i, from its ASL work): one random image blended into all frames of the clip.
 
     As in the authors' pipeline, the image's weight is λ ~ Beta(α, α) folded to min(λ, 1 − λ) ≤ 0.5, so the video
     always dominates and keeps its label; the image is rescaled so that its shorter side is `scale` times the
@@ -311,7 +311,7 @@ def temporal_crop_params(num_frames: int, length: int, rng: np.random.Generator)
 class MultiViewAugment:
     """Views of one sample for the AugMix-style consistency loss: each view is its own random temporal crop of
     `clip_len` consecutive decoded frames, then its own random draw of `transform` (LIGAR: rotate, crop, flip,
-    CrossNorm; the temporal crop makes the consistency task harder, seed 001 V.i).
+    CrossNorm; the temporal crop makes the consistency task harder, LIGAR paper section V.i).
 
     The sampler decodes more frames than the model takes (e.g. `ClipSampler(mode='dense', clip_len=24)` for
     16-frame views at the same stride), so the views see overlapping but different time segments. The output has

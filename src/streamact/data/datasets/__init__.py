@@ -11,6 +11,9 @@ Recognised layouts (a directory, or any one of its annotation files)::
     ucf101      classInd.txt (in the folder or a subfolder such as ucfTrainTestlist/) + trainlist0N/testlist0N.txt
     kinetics    CSVs whose header has youtube_id (label,youtube_id,time_start,time_end,split)
     jester      *labels.csv + ';'-separated split CSVs (train, validation / val, test), frame folders or <id>.mp4
+    ipn         classIdx.txt + Annot_*List.txt (IPN Hand streams: video,label,id,t_start,t_end,frames), frame folders
+                <video>/<video>_000001.jpg or <video>.mp4
+    thumos      per-class temporal annotations <class>_<split>.txt ("video start_s end_s"), videos <video>.mp4
     rawframes   a list file of "frame_dir num_frames [label]" lines
     videolist   a list file of "path [label]" lines
     folder      a directory with none of the above: every video file and frame folder in it
@@ -25,26 +28,39 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streamact.data.datasets.common import AnnotationError, iter_json_items, read_lines, resolve_video
+from streamact.data.datasets.common import (
+    AnnotationError,
+    DatasetError,
+    DatasetNotFoundError,
+    iter_json_items,
+    read_lines,
+    resolve_video,
+)
+from streamact.data.datasets.ipn import parse_ipn
 from streamact.data.datasets.jester import parse_jester
 from streamact.data.datasets.kinetics import parse_kinetics
 from streamact.data.datasets.ssv2 import parse_ssv2
+from streamact.data.datasets.thumos import THUMOS_FILE, parse_thumos
 from streamact.data.datasets.ucf101 import parse_ucf101
 from streamact.data.datasets.videolist import parse_rawframe_list, parse_video_list, scan_video_folder
 from streamact.data.records import VideoRecord
 
 __all__ = [
     "AnnotationError",
+    "DatasetError",
+    "DatasetNotFoundError",
     "DatasetSpec",
     "FORMATS",
     "build_records",
     "detect_format",
     "discover_splits",
     "load_split",
+    "parse_ipn",
     "parse_jester",
     "parse_kinetics",
     "parse_rawframe_list",
     "parse_ssv2",
+    "parse_thumos",
     "parse_ucf101",
     "parse_video_list",
     "scan_video_folder",
@@ -55,6 +71,8 @@ FORMATS: dict[str, Callable[..., tuple[list[VideoRecord], list[str]]]] = {
     "ssv2": parse_ssv2,
     "kinetics": parse_kinetics,
     "ucf101": parse_ucf101,
+    "ipn": parse_ipn,
+    "thumos": parse_thumos,
     "videolist": parse_video_list,
     "rawframes": parse_rawframe_list,
     "folder": scan_video_folder,
@@ -62,7 +80,8 @@ FORMATS: dict[str, Callable[..., tuple[list[VideoRecord], list[str]]]] = {
 
 SPLIT_ORDER = ("train", "val", "validation", "test")
 # The parser argument naming a split's annotation file, per format ("root" for a plain folder).
-ANNOTATION_KEYS = ("annotation_csv", "annotation_json", "split_file", "list_file", "root")
+ANNOTATION_KEYS = ("annotation_csv", "annotation_json", "split_file", "annotation_list", "annotation_files", "list_file",
+                   "root")
 
 
 def build_records(format: str, **paths) -> tuple[list[VideoRecord], list[str]]:
@@ -82,10 +101,11 @@ def build_records(format: str, **paths) -> tuple[list[VideoRecord], list[str]]:
         (records, class_names).
 
     Raises:
-        ValueError: unknown format, or (second form) a folder of another format or without that split.
+        DatasetError: unknown format, or (second form) a folder of another format or without that split.
+        AnnotationError: the annotation files do not parse.
     """
     if format not in FORMATS:
-        raise ValueError(f"unknown dataset format {format!r}; known: {', '.join(FORMATS)}")
+        raise DatasetError(f"unknown dataset format {format!r}; known: {', '.join(FORMATS)}")
     if "split" in paths:
         return load_split(format=format, **paths)
     return FORMATS[format](**paths)
@@ -107,14 +127,15 @@ def load_split(root: str | Path, split: str, *, format: str | None = None) -> tu
         (records, class_names).
 
     Raises:
-        ValueError: the folder holds another format, or no such split.
+        DatasetError: the folder holds another format, or no such split.
     """
     specs = discover_splits(root)
     if format is not None and specs[0].format != format:
-        raise ValueError(f"{root}: holds a {specs[0].format} dataset, not {format}")
+        raise DatasetError(f"{root}: holds a {specs[0].format} dataset, not {format}; set --data.format="
+                           f"{specs[0].format}")
     matching = [s for s in specs if _is_split(s, split)]
     if not matching:
-        raise ValueError(f"{root}: no split {split!r}; found {', '.join(s.split for s in specs)}")
+        raise DatasetError(f"{root}: no split {split!r}; found {', '.join(s.split for s in specs)}")
     spec = matching[0]
     train = next((s for s in specs if s.split == "train"), None)
     if spec.format == "kinetics" and train is not None and train is not spec:
@@ -140,7 +161,8 @@ class DatasetSpec:
     @property
     def annotation(self) -> Path:
         """The split's annotation file (the folder itself for the 'folder' format)."""
-        return next(self.paths[k] for k in ANNOTATION_KEYS if k in self.paths)
+        found = next(self.paths[k] for k in ANNOTATION_KEYS if k in self.paths)
+        return found[0] if isinstance(found, list) else found  # THUMOS: one file per class
 
     def build(self) -> tuple[list[VideoRecord], list[str]]:
         """Parse this split."""
@@ -162,21 +184,22 @@ def discover_splits(path: str | Path) -> list[DatasetSpec]:
         Specs in split order (train, validation, test, then others).
 
     Raises:
-        FileNotFoundError: nothing exists at `path`.
-        ValueError: an annotation file whose companion files (class list, split files) cannot be found.
+        DatasetNotFoundError: nothing exists at `path`.
+        DatasetError: an annotation file whose companion files (class list, split files) cannot be found.
     """
     path = Path(path)
     if path.is_dir():
-        for finder in (_ssv2_splits, _ucf101_splits, _csv_splits):
+        for finder in (_ssv2_splits, _ucf101_splits, _ipn_splits, _thumos_splits, _csv_splits):
             specs = finder(path)
             if specs:
                 return _sorted(specs)
         return [DatasetSpec("folder", "all", {"root": path})]
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file or directory")
+        raise DatasetNotFoundError(f"{path}: no such file or directory; give a dataset folder or one of its "
+                                   "annotation files (e.g. the folder `streamact data synth gestures --out` wrote)")
     specs = _file_splits(path)
     if not specs:
-        raise ValueError(f"{path}: a class list without split files next to it")
+        raise DatasetError(f"{path}: a class list without split files next to it")
     return specs
 
 
@@ -189,14 +212,21 @@ def _file_splits(path: Path) -> list[DatasetSpec]:
             return _sorted(specs)
         matching = [s for s in specs if s.paths["annotation_json"] == path]
         if not matching:
-            raise ValueError(f"{path}: a JSON annotation file needs a *labels.json class file next to it")
+            raise DatasetError(f"{path}: a JSON annotation file needs a *labels.json class file next to it")
         return matching
+    if name == "classidx.txt" or name.startswith("annot_"):
+        specs = _ipn_splits(folder)
+        if not specs:
+            raise DatasetError(f"{path}: IPN Hand annotations need classIdx.txt and Annot_*List.txt side by side")
+        return _sorted(specs) if name == "classidx.txt" else [s for s in specs if s.paths["annotation_list"] == path]
+    if THUMOS_FILE.match(path.name) and _thumos_splits(folder):
+        return [s for s in _thumos_splits(folder) if path in s.paths["annotation_files"]]
     if name == "classind.txt":
         return _sorted(_ucf101_splits(folder))
     if name.startswith(("trainlist", "testlist")):
         matching = [s for s in _ucf101_splits(folder) if s.paths["split_file"] == path]
         if not matching:
-            raise ValueError(f"{path}: a UCF-101 split list needs classInd.txt next to it")
+            raise DatasetError(f"{path}: a UCF-101 split list needs classInd.txt next to it")
         return matching
     if path.suffix.lower() == ".csv":
         if _is_kinetics_csv(path):
@@ -206,7 +236,7 @@ def _file_splits(path: Path) -> list[DatasetSpec]:
             return _sorted(specs)
         matching = [s for s in specs if s.paths["annotation_csv"] == path]
         if not matching:
-            raise ValueError(f"{path}: a Jester split file needs a *labels.csv class file next to it")
+            raise DatasetError(f"{path}: a Jester split file needs a *labels.csv class file next to it")
         return matching
     return _list_splits(path)
 
@@ -241,6 +271,44 @@ def _ucf101_splits(folder: Path) -> list[DatasetSpec]:
         DatasetSpec("ucf101", f.stem, {"split_file": f, "class_ind": class_ind, "videos_root": root})
         for f in split_files
     ]
+
+
+def _ipn_splits(folder: Path) -> list[DatasetSpec]:
+    class_idx = folder / "classIdx.txt"
+    lists = sorted(folder.glob("Annot_*List.txt"))
+    if not class_idx.is_file() or not lists:
+        return []
+    firsts = []
+    for f in lists:
+        rows = [text.split(",")[0].strip() for _, text in read_lines(f)][:2]
+        firsts += [r for r in rows if r and r != "video"][:1]
+    root = _locate(folder, lambda c: any(resolve_video(c, video).exists() for video in firsts))
+    return [DatasetSpec("ipn", _split_name(f), {"annotation_list": f, "class_idx": class_idx, "videos_root": root})
+            for f in lists]
+
+
+def _thumos_splits(folder: Path) -> list[DatasetSpec]:
+    by_split: dict[str, list[Path]] = {}
+    for f in sorted(folder.glob("*_*.txt")):
+        match = THUMOS_FILE.match(f.name)
+        if match and _is_thumos_file(f):
+            by_split.setdefault(match.group(2), []).append(f)
+    if not by_split:
+        return []
+    firsts = [next(read_lines(files[0]), (0, ""))[1].split()[:1] for files in by_split.values()]
+    names = [first[0] for first in firsts if first]
+    root = _locate(folder, lambda c: any(resolve_video(c, name).exists() for name in names))
+    return [DatasetSpec("thumos", split, {"annotation_files": files, "videos_root": root})
+            for split, files in by_split.items()]
+
+
+def _is_thumos_file(path: Path) -> bool:
+    """The first line reads "video start_s end_s" with two numbers."""
+    fields = next(read_lines(path), (0, ""))[1].split()
+    try:
+        return len(fields) == 3 and all(float(f) >= 0 for f in fields[1:])
+    except ValueError:
+        return False
 
 
 def _csv_splits(folder: Path) -> list[DatasetSpec]:

@@ -17,7 +17,7 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from streamact.data.datasets.common import AnnotationError, class_index_map, label_index, resolve_video
+from streamact.data.datasets.common import AnnotationError, BadLines, class_index_map, label_index, resolve_video
 from streamact.data.records import VideoRecord
 
 __all__ = ["parse_kinetics"]
@@ -51,12 +51,14 @@ def parse_kinetics(
         if missing:
             raise AnnotationError(annotation_csv, 1, f"header lacks column(s) {', '.join(missing)}: {header}")
         rows = []
+        bad = BadLines(annotation_csv)
         for row in reader:
             if not any(field.strip() for field in row):
                 continue
-            if len(row) != len(header):
-                raise AnnotationError(annotation_csv, reader.line_num, f"expected {len(header)} fields, got {row}")
-            rows.append((reader.line_num, dict(zip(header, (field.strip() for field in row)))))
+            with bad.catch():
+                if len(row) != len(header):
+                    raise AnnotationError(annotation_csv, reader.line_num, f"expected {len(header)} fields, got {row}")
+                rows.append((reader.line_num, dict(zip(header, (field.strip() for field in row)))))
 
     has_label = "label" in header
     if class_names is None:
@@ -67,25 +69,27 @@ def parse_kinetics(
     folders: dict[str, Path] = {}
     records = []
     for line, fields in rows:
-        try:
-            start, end = int(fields["time_start"]), int(fields["time_end"])
-        except ValueError:
-            raise AnnotationError(
-                annotation_csv, line, f"time_start / time_end must be integers, got {fields['time_start']!r}, "
-                f"{fields['time_end']!r}"
-            ) from None
-        name = fields["label"] if has_label else None
-        if name is None:
-            label, folder = -1, videos_root
-        else:
-            label = label_index(name, class_to_idx, annotation_csv, line)
-            if name not in folders:
-                folders[name] = _class_folder(videos_root, name)
-            folder = folders[name]
-        stem = f"{fields['youtube_id']}_{start:06d}_{end:06d}"
-        meta = {"id": fields["youtube_id"], "label_name": name, "time_start": start, "time_end": end,
-                "split": fields.get("split")}
-        records.append(VideoRecord(path=_clip_path(folder, stem), label=label, meta=meta))
+        with bad.catch():
+            try:
+                start, end = int(fields["time_start"]), int(fields["time_end"])
+            except ValueError:
+                raise AnnotationError(
+                    annotation_csv, line, f"time_start / time_end must be integers, got {fields['time_start']!r}, "
+                    f"{fields['time_end']!r}"
+                ) from None
+            name = fields["label"] if has_label else None
+            if name is None:
+                label, folder = -1, videos_root
+            else:
+                label = label_index(name, class_to_idx, annotation_csv, line)
+                if name not in folders:
+                    folders[name] = _class_folder(videos_root, name)
+                folder = folders[name]
+            stem = f"{fields['youtube_id']}_{start:06d}_{end:06d}"
+            meta = {"id": fields["youtube_id"], "label_name": name, "time_start": start, "time_end": end,
+                    "split": fields.get("split")}
+            records.append(VideoRecord(path=_clip_path(folder, stem), label=label, meta=meta))
+    bad.check(records, class_names)
     return records, class_names
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamact.data.datasets.common import AnnotationError, iter_json_items, label_index, resolve_video
+from streamact.data.datasets.common import AnnotationError, BadLines, iter_json_items, label_index, resolve_video
 from streamact.data.records import VideoRecord
 
 __all__ = ["parse_ssv2"]
@@ -56,16 +56,19 @@ def parse_ssv2(
 
     videos_root = Path(videos_root)
     records = []
+    bad = BadLines(annotation_json)
     for line, _, entry in iter_json_items(annotation_json):
-        if not isinstance(entry, dict) or not str(entry.get("id", "")).strip():
-            raise AnnotationError(annotation_json, line, f"expected an object with an 'id', got {entry!r}")
-        video_id = str(entry["id"]).strip()
-        template = entry.get("template")
-        if template is None:
-            label, name = -1, None
-        else:
-            name = str(template).replace("[", "").replace("]", "")
-            label = label_index(name, class_to_idx, annotation_json, line)
-        meta = {"id": video_id, "label_name": name, "placeholders": entry.get("placeholders")}
-        records.append(VideoRecord(path=resolve_video(videos_root, video_id), label=label, meta=meta))
+        with bad.catch():
+            if not isinstance(entry, dict) or not str(entry.get("id", "")).strip():
+                raise AnnotationError(annotation_json, line, f"expected an object with an 'id', got {entry!r}")
+            video_id = str(entry["id"]).strip()
+            template = entry.get("template")
+            if template is None:
+                label, name = -1, None
+            else:
+                name = str(template).replace("[", "").replace("]", "")
+                label = label_index(name, class_to_idx, annotation_json, line)
+            meta = {"id": video_id, "label_name": name, "placeholders": entry.get("placeholders")}
+            records.append(VideoRecord(path=resolve_video(videos_root, video_id), label=label, meta=meta))
+    bad.check(records, class_names)
     return records, class_names

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamact.data.datasets.common import AnnotationError, label_index, read_lines
+from streamact.data.datasets.common import AnnotationError, BadLines, label_index, read_lines
 from streamact.data.records import VideoRecord
 
 __all__ = ["parse_ucf101", "parse_class_ind"]
@@ -58,21 +58,24 @@ def parse_ucf101(
     class_to_idx = {name: i for i, name in enumerate(class_names)}
     videos_root = Path(videos_root)
     records = []
+    bad = BadLines(split_file)
     for line, text in read_lines(split_file):
-        fields = text.split()
-        if len(fields) not in (1, 2) or "/" not in fields[0]:
-            raise AnnotationError(split_file, line, f"expected '<Class>/<video>.avi [label]', got {text!r}")
-        relative = fields[0]
-        folder_class = relative.split("/", 1)[0]
-        label = label_index(folder_class, class_to_idx, split_file, line)
-        if len(fields) == 2:
-            if not fields[1].isdigit() or not 1 <= int(fields[1]) <= len(class_names):
-                raise AnnotationError(split_file, line, f"label {fields[1]!r} is not in 1..{len(class_names)}")
-            if int(fields[1]) - 1 != label:
-                raise AnnotationError(
-                    split_file, line, f"label {fields[1]} ({class_names[int(fields[1]) - 1]}) contradicts folder "
-                    f"{folder_class!r}"
-                )
-        meta = {"id": Path(relative).stem, "label_name": folder_class}
-        records.append(VideoRecord(path=videos_root / relative, label=label, meta=meta))
+        with bad.catch():
+            fields = text.split()
+            if len(fields) not in (1, 2) or "/" not in fields[0]:
+                raise AnnotationError(split_file, line, f"expected '<Class>/<video>.avi [label]', got {text!r}")
+            relative = fields[0]
+            folder_class = relative.split("/", 1)[0]
+            label = label_index(folder_class, class_to_idx, split_file, line)
+            if len(fields) == 2:
+                if not fields[1].isdigit() or not 1 <= int(fields[1]) <= len(class_names):
+                    raise AnnotationError(split_file, line, f"label {fields[1]!r} is not in 1..{len(class_names)}")
+                if int(fields[1]) - 1 != label:
+                    raise AnnotationError(
+                        split_file, line, f"label {fields[1]} ({class_names[int(fields[1]) - 1]}) contradicts "
+                        f"folder {folder_class!r}"
+                    )
+            meta = {"id": Path(relative).stem, "label_name": folder_class}
+            records.append(VideoRecord(path=videos_root / relative, label=label, meta=meta))
+    bad.check(records, class_names)
     return records, class_names

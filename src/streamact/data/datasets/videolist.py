@@ -21,7 +21,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from streamact.data.datasets.common import AnnotationError, class_index_map, load_class_list, read_lines
+from streamact.data.datasets.common import AnnotationError, BadLines, class_index_map, load_class_list, read_lines
 from streamact.data.records import VideoRecord
 from streamact.io.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 
@@ -51,11 +51,15 @@ def parse_video_list(
     names = _class_list(class_names)
     mapping = class_index_map(names) if names is not None else None
     records = []
+    bad = BadLines(list_file)
     for line, text in read_lines(list_file):
-        fields = text.rsplit(maxsplit=1)
-        label = _label(fields[1], mapping, list_file, line) if len(fields) == 2 else -1
-        records.append(VideoRecord(path=root / fields[0], label=label, meta={"id": Path(fields[0]).stem}))
-    return records, _names_or_indices(names, records)
+        with bad.catch():
+            fields = text.rsplit(maxsplit=1)
+            label = _label(fields[1], mapping, list_file, line) if len(fields) == 2 else -1
+            records.append(VideoRecord(path=root / fields[0], label=label, meta={"id": Path(fields[0]).stem}))
+    class_names = _names_or_indices(names, records)
+    bad.check(records, class_names)
+    return records, class_names
 
 
 def parse_rawframe_list(
@@ -80,14 +84,18 @@ def parse_rawframe_list(
     names = _class_list(class_names)
     mapping = class_index_map(names) if names is not None else None
     records = []
+    bad = BadLines(list_file)
     for line, text in read_lines(list_file):
-        fields = text.split()
-        if len(fields) not in (2, 3) or not fields[1].isdigit() or int(fields[1]) < 1:
-            raise AnnotationError(list_file, line, f"expected 'frame_dir num_frames [label]', got {text!r}")
-        label = _label(fields[2], mapping, list_file, line) if len(fields) == 3 else -1
-        meta = {"id": Path(fields[0]).name}
-        records.append(VideoRecord(path=root / fields[0], label=label, num_frames=int(fields[1]), meta=meta))
-    return records, _names_or_indices(names, records)
+        with bad.catch():
+            fields = text.split()
+            if len(fields) not in (2, 3) or not fields[1].isdigit() or int(fields[1]) < 1:
+                raise AnnotationError(list_file, line, f"expected 'frame_dir num_frames [label]', got {text!r}")
+            label = _label(fields[2], mapping, list_file, line) if len(fields) == 3 else -1
+            meta = {"id": Path(fields[0]).name}
+            records.append(VideoRecord(path=root / fields[0], label=label, num_frames=int(fields[1]), meta=meta))
+    class_names = _names_or_indices(names, records)
+    bad.check(records, class_names)
+    return records, class_names
 
 
 def scan_video_folder(root: str | Path) -> tuple[list[VideoRecord], list[str]]:

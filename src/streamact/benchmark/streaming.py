@@ -1,4 +1,4 @@
-"""`streamact bench`: the streaming-speed benchmark, every comparison side by side in one run on one machine.
+"""`streamact bench --task streaming`: streaming speed, every comparison side by side in one run on one machine.
 
 Measured (median latency of repeated calls after warm-up, batch 1; contenders of each comparison are called in
 alternation so that changes in machine load hit them alike):
@@ -14,6 +14,7 @@ alternation so that changes in machine load hit them alike):
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -23,8 +24,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-__all__ = ["run_benchmark"]
+__all__ = ["run", "to_markdown", "SECTION"]
 
+SECTION = "streaming"  # its section of docs/RESULTS.md
 DEFAULT_MODEL = "tsm_efficientnet_lite0_gestures"
 
 
@@ -64,8 +66,11 @@ def _model(size: int | None, *, num_segments: int = 8, name: str = DEFAULT_MODEL
     return to_streaming(model) if model.temporal_layers() else model.eval()
 
 
-def step_timer(runtime, size: int) -> Callable[[], object]:
-    frame = torch.randn(1, 3, size, size).numpy()
+def step_timer(runtime, size: int, clip_len: int | None = None) -> Callable[[], object]:
+    """A function that runs one step of `runtime` on a random frame at `size`² (a detector: a clip of `clip_len`
+    frames), carrying the state from call to call."""
+    shape = (1, 3, size, size) if clip_len is None else (1, 3, clip_len, size, size)
+    frame = torch.randn(*shape).numpy()
     state = [runtime.init_state()]
 
     def step():
@@ -76,15 +81,14 @@ def step_timer(runtime, size: int) -> Callable[[], object]:
 
 def _ov_clip_timer(model, path: Path, clip: torch.Tensor, threads: int | None) -> Callable[[], object]:
     """OpenVINO bf16 inference of the whole-clip graph of `model` on `clip` (exported once per path)."""
-    import openvino as ov
-
     from streamact.export.openvino import export_openvino
+    from streamact.inference.runtimes import openvino_core
 
     xml = path if path.exists() else export_openvino(model, path, streaming=False)
     config = {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads
-    request = ov.Core().compile_model(str(xml), "CPU", config).create_infer_request()
+    request = openvino_core().compile_model(str(xml), "CPU", config).create_infer_request()
     inputs = {0: clip.numpy()}
     return lambda: request.infer(inputs)
 
@@ -185,7 +189,7 @@ def peers_baseline(repeats: int, workdir: Path) -> dict:
 
 def end_to_end(runtime, workdir: Path, *, num_frames: int) -> dict:
     """Decode + preprocess + infer on a 640×480 mp4, every frame inferred (frame_interval 1)."""
-    from streamact.data.datasets.synthetic import iter_stream_frames
+    from streamact.data.synthetic import iter_stream_frames
     from streamact.inference.streaming import StreamingEngine
     from streamact.io.sources import open_source
     from streamact.io.writer import VideoWriter
@@ -233,7 +237,7 @@ def bf16_agreement(torch_runtime, bf16_runtime, data_root: Path, max_videos: int
 
 
 def memory_flatness(runtime, num_frames: int) -> dict:
-    from streamact.data.datasets.synthetic import iter_stream_frames
+    from streamact.data.synthetic import iter_stream_frames
     from streamact.inference.streaming import StreamingEngine
 
     engine = StreamingEngine(runtime)
@@ -247,8 +251,17 @@ def memory_flatness(runtime, num_frames: int) -> dict:
     return {"frames": num_frames, "rss_start_mb": start, "rss_end_mb": _rss_mb(), "growth_mb": _rss_mb() - start}
 
 
-def run_benchmark(*, quick: bool = False, data_root: Path | None = None) -> dict:
-    """Run every measurement; returns a JSON-able dict (see module docstring)."""
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr)  # stdout is for the result (JSON with --format json)
+
+
+def run(*, quick: bool = False, data_root: Path | None = None) -> dict:
+    """Run every measurement; returns a JSON-able dict (see module docstring).
+
+    Args:
+        quick: fewer repeats and frames (a few minutes).
+        data_root: synthetic gesture set (Jester format) for the bf16 agreement check; skipped if it has no test split.
+    """
     from streamact.inference.runtimes import OpenVINORuntime, TorchRuntime
 
     torch.set_num_threads(2)
@@ -256,37 +269,37 @@ def run_benchmark(*, quick: bool = False, data_root: Path | None = None) -> dict
     result: dict = {"quick": quick, "model": DEFAULT_MODEL}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        print("per-frame cost: streaming vs recompute ...")
+        _progress("per-frame cost: streaming vs recompute ...")
         result["per_frame"] = per_frame_costs(repeats, workdir)
-        print("runtimes ...")
+        _progress("runtimes ...")
         default_size = _model(None).pretrained_cfg.input_size[-1]  # the size it was trained at (model card)
         result["runtimes"] = runtime_costs((default_size, 160, 224), repeats, workdir)
         result["step_profile"] = step_profile(workdir)
-        print("peers' baseline ...")
+        _progress("peers' baseline ...")
         result["peers"] = peers_baseline(repeats, workdir)
 
         default = _model(None)
         ov_bf16, torch_fp32 = OpenVINORuntime(_step_xml(default_size, workdir), precision="bf16"), TorchRuntime(default)
-        print("end to end ...")
+        _progress("end to end ...")
         result["end_to_end"] = {"runtime": "openvino bf16", "input": default.pretrained_cfg.input_size[-1],
                                 **end_to_end(ov_bf16, workdir, num_frames=150 if quick else 600)}
         if data_root is not None and (data_root / "test.csv").exists():
-            print("bf16 agreement ...")
+            _progress("bf16 agreement ...")
             result["bf16_agreement"] = bf16_agreement(torch_fp32, ov_bf16, data_root, 20 if quick else None)
-        print("memory ...")
+        _progress("memory ...")
         result["memory"] = {"runtime": "openvino bf16",
                             **memory_flatness(ov_bf16, 3_000 if quick else 100_000)}
     return result
 
 
 def to_markdown(result: dict) -> str:
-    from streamact.results import markdown_table
+    from streamact.benchmark.common import markdown_table
 
     cols = ["runtime", "threads", "what", "ms", "ratio", "goal"]
     per_frame = [{k: r.get(k, "") for k in cols} for r in result["per_frame"]]
     peers, e2e, mem = result["peers"], result["end_to_end"], result["memory"]
     parts = [
-        f"## Streaming speed (issue 3){' — quick run' if result['quick'] else ''}\n",
+        f"## Streaming speed{' — quick run' if result['quick'] else ''}\n",
         f"Default model `{result['model']}` (causal TSM, EfficientNet-Lite0), batch 1, median ms per new frame.\n",
         "### Per new frame: streaming step vs recomputing the clip (224²)\n",
         markdown_table(per_frame, cols),
@@ -312,7 +325,7 @@ def to_markdown(result: dict) -> str:
                      "that bf16 rounding flips.\n")
     parts.append(f"### Memory\n\nRSS {mem['rss_start_mb']:.1f} MB → {mem['rss_end_mb']:.1f} MB over "
                  f"{mem['frames']} streamed frames ({mem['growth_mb']:+.1f} MB).\n")
-    parts += ["### Against the goals of issue 3\n", markdown_table(goals(result), ["goal", "measured", "met"])]
+    parts += ["### Against the streaming goals\n", markdown_table(goals(result), ["goal", "measured", "met"])]
     return "\n".join(parts)
 
 
@@ -331,7 +344,7 @@ def _per_frame_text(result: dict) -> str:
 
 
 def goals(result: dict) -> list[dict]:
-    """The issue's targets next to this run's numbers."""
+    """The streaming goals next to this run's numbers."""
     rt = {(r["size"], r["runtime"]): r for r in result["runtimes"]}
     ratio = {(r["runtime"], r["threads"], r["frames"]): r["ratio"] for r in result["per_frame"]}
     rows = [{"goal": f"streaming >= {0.8 * t:.1f}x cheaper than recomputing {t} frames ({runtime})",

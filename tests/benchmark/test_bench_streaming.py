@@ -1,5 +1,5 @@
-"""The streaming benchmark's goals table: each of issue 3's targets judged from a run's numbers."""
-from streamact.benchmark import goals, to_markdown
+"""The streaming benchmark: its goals judged from a run's numbers, and its report."""
+from streamact.benchmark.streaming import goals, to_markdown
 
 
 def _per_frame(runtime, threads, step_ms, ratios):

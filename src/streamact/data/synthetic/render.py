@@ -18,8 +18,9 @@ Timing: `FPS` = 12 (Jester's frame rate). Trimmed clips last 24-36 frames (2-3 s
 gesture itself occupies a random sub-interval of 35-80 % of the clip (random speed, onset and duration) with still
 frames before and after.
 
-Three variants share one renderer (`gesture_trajectory` gives the hand's clean per-frame parameters, a scene adds
-everything else one frame at a time; `render_clip` combines them for a trimmed clip):
+The renderer shared by every generator of this package: `gesture_trajectory` gives the hand's clean per-frame
+parameters, a scene adds everything else one frame at a time, and `render_clip` combines them for a trimmed clip.
+The generators:
 
 * `generate_gestures`: trimmed clips, `out_dir/videos/<id>.mp4` plus Jester CSVs;
 * `generate_untrimmed`: long videos whose labelled gesture fills a minority of the frames, plus `segments.json`;
@@ -40,32 +41,13 @@ clips of a larger set equal those of a smaller one with the same seed.
 """
 from __future__ import annotations
 
-import json
 import math
-import multiprocessing
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from streamact.data.records import VideoRecord
-from streamact.io.writer import VideoWriter
-
-__all__ = [
-    "GESTURE_CLASSES",
-    "REVERSED_PAIRS",
-    "FPS",
-    "gesture_trajectory",
-    "render_clip",
-    "generate_gestures",
-    "generate_untrimmed",
-    "generate_stream",
-    "generate_backgrounds",
-    "iter_stream_frames",
-]
+__all__ = ["GESTURE_CLASSES", "REVERSED_PAIRS", "FPS", "gesture_trajectory", "render_clip"]
 
 FPS = 12
 
@@ -374,13 +356,25 @@ class _Scene:
 
     def render(self, hand: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Render the next frame with the hand described by one trajectory row; returns (H, W, 3) uint8."""
+
+        def draw(frame: np.ndarray, offset: tuple[int, int]) -> None:
+            if hand[_VISIBLE] > 0:
+                _draw_hand(frame, hand, self.skin, self.sleeve, offset)
+
+        return self.render_with(draw, rng)
+
+    def render_with(
+        self, draw: Callable[[np.ndarray, tuple[int, int]], None], rng: np.random.Generator
+    ) -> np.ndarray:
+        """Render the next frame, calling ``draw(frame, offset)`` to paint the foreground (float32 frame, in place)
+        after the background and distractors and before lighting and noise; `offset` is the camera jitter (x, y) in
+        pixels, to subtract from scene coordinates. Returns (H, W, 3) uint8."""
         size, m = self.size, self.margin
         ox, oy = (int(round(o)) for o in self.offset)
         frame = self.background[m + oy : m + oy + size, m + ox : m + ox + size].copy()
         for d in self.distractors:
             d.draw(frame, (ox, oy))
-        if hand[_VISIBLE] > 0:
-            _draw_hand(frame, hand, self.skin, self.sleeve, (ox, oy))
+        draw(frame, (ox, oy))
         light = 1.0 + self.flicker * math.sin(2 * math.pi * self.t / self.flicker_period + self.flicker_phase)
         frame *= self.color_cast * light
         frame += rng.standard_normal(frame.shape, dtype=np.float32) * self.noise_sigma
@@ -531,365 +525,4 @@ def render_clip(class_name: str, rng: np.random.Generator, size: int = 160, num_
     traj = gesture_trajectory(rendered, rng, num_frames)
     frames = np.stack([scene.render(row, rng) for row in traj])
     return frames[::-1].copy() if reverse else frames
-
-
-# --------------------------------------------------------------------------------------------------------------------
-# Writers.
-
-
-def _check_range(name: str, value: Sequence[float], low: float) -> tuple:
-    if len(value) != 2 or not low <= value[0] <= value[1]:
-        raise ValueError(f"{name} must be a (min, max) pair with {low} <= min <= max, got {value!r}")
-    return tuple(value)
-
-
-def _split_sizes(per_class: int, splits: Sequence[float]) -> tuple[int, int, int]:
-    if per_class < 1:
-        raise ValueError(f"per_class must be at least 1, got {per_class}")
-    if len(splits) != 3 or min(splits) < 0 or not math.isclose(sum(splits), 1.0, abs_tol=1e-6):
-        raise ValueError(f"splits must be three non-negative fractions summing to 1, got {splits!r}")
-    bounds = np.round(np.cumsum(splits) * per_class).astype(int)
-    num_train = max(1, int(bounds[0]))  # every class must be trainable
-    num_val = max(0, min(int(bounds[1]), per_class) - num_train)
-    return num_train, num_val, per_class - num_train - num_val
-
-
-def _write_clip(task: tuple) -> tuple[int, int, int, int]:
-    """Worker: render and write one video. Returns (index, num_frames, gesture start, gesture end)."""
-    kind, out_dir, seed, index, class_name, size, lengths, extra = task
-    path = Path(out_dir) / "videos" / f"{index:06d}.mp4"
-    if kind == "trimmed":
-        rng = np.random.default_rng((seed, index))
-        num_frames = int(rng.integers(lengths[0], lengths[1] + 1))
-        with VideoWriter(path, FPS) as writer:
-            for frame in render_clip(class_name, rng, size, num_frames):
-                writer.write(frame)
-        return index, num_frames, 0, num_frames
-    fraction_range, subject = extra
-    rng = np.random.default_rng((seed, index, 1))
-    num_frames = int(rng.integers(lengths[0], lengths[1] + 1))
-    fraction = rng.uniform(*fraction_range)
-    scene = _Scene(rng if subject is None else np.random.default_rng((seed, subject, 2)), size)
-    traj = gesture_trajectory("no_gesture", rng, num_frames)
-    if class_name == "no_gesture":
-        start, end = 0, num_frames
-    else:
-        length = min(num_frames, max(1, round(fraction * num_frames)))
-        start = int(rng.integers(0, num_frames - length + 1))
-        end = start + length
-        traj[start:end] = gesture_trajectory(class_name, rng, length, hold=False)
-    with VideoWriter(path, FPS) as writer:
-        for row in traj:
-            writer.write(scene.render(row, rng))
-    return index, num_frames, start, end
-
-
-def _generate(
-    kind: str,
-    out_dir: str | Path,
-    *,
-    per_class: int,
-    seed: int,
-    size: int,
-    splits: Sequence[float],
-    lengths: tuple[int, int],
-    extra: Callable[[int], tuple] | None,
-    num_workers: int,
-    progress: bool,
-) -> dict:
-    """Render `per_class` videos per class and write them with Jester-format annotations (shared by both variants)."""
-    start_time = time.perf_counter()
-    out_dir = Path(out_dir)
-    (out_dir / "videos").mkdir(parents=True, exist_ok=True)
-    sizes = _split_sizes(per_class, splits)
-    num_classes = len(GESTURE_CLASSES)
-    # Clip index i has class i % C and is the (i // C)-th draw of that class. Clips are i.i.d., so taking each
-    # class's draws in order already gives a random stratified split.
-    split_of = {}
-    for i in range(per_class * num_classes):
-        j = i // num_classes
-        split_of[i] = "train" if j < sizes[0] else "val" if j < sizes[0] + sizes[1] else "test"
-    tasks = [
-        (kind, str(out_dir), seed, i, GESTURE_CLASSES[i % num_classes], size, lengths, extra(i) if extra else None)
-        for i in split_of
-    ]
-    results = {}
-    with tqdm(total=len(tasks), desc=f"synth {kind}", unit="video", disable=not progress) as bar:
-        if num_workers > 1:
-            with multiprocessing.Pool(num_workers) as pool:
-                for result in pool.imap_unordered(_write_clip, tasks, chunksize=4):
-                    results[result[0]] = result
-                    bar.update()
-        else:
-            for task in tasks:
-                result = _write_clip(task)
-                results[result[0]] = result
-                bar.update()
-
-    (out_dir / "labels.csv").write_text("".join(f"{name}\n" for name in GESTURE_CLASSES))
-    records: dict[str, list[VideoRecord]] = {"train": [], "val": [], "test": []}
-    for i, split in split_of.items():
-        _, num_frames, start, end = results[i]
-        label = i % num_classes
-        meta = {"id": f"{i:06d}", "label_name": GESTURE_CLASSES[label], "split": split}
-        if kind == "untrimmed":
-            meta["segment"] = [start, end]
-        path = out_dir / "videos" / f"{i:06d}.mp4"
-        records[split].append(VideoRecord(path=path, label=label, num_frames=num_frames, meta=meta))
-    for split, recs in records.items():
-        lines = "".join(f"{r.meta['id']};{r.meta['label_name']}\n" for r in recs)
-        (out_dir / f"{split}.csv").write_text(lines)
-    summary = {
-        "kind": kind,
-        "out_dir": str(out_dir),
-        "classes": list(GESTURE_CLASSES),
-        "reversed_pairs": [list(p) for p in REVERSED_PAIRS],
-        "seed": seed,
-        "size": size,
-        "fps": FPS,
-        "per_class": per_class,
-        "splits": {split: len(recs) for split, recs in records.items()},
-        "num_videos": len(results),
-        "num_frames": sum(r[1] for r in results.values()),
-        "seconds": round(time.perf_counter() - start_time, 3),
-    }
-    (out_dir / "generation.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return {**summary, "records": records}
-
-
-def generate_gestures(
-    out_dir: str | Path,
-    *,
-    per_class: int,
-    seed: int = 0,
-    size: int = 160,
-    splits: Sequence[float] = (0.7, 0.15, 0.15),
-    num_frames: tuple[int, int] = (24, 36),
-    num_workers: int = 1,
-    progress: bool = True,
-) -> dict:
-    """Write a trimmed synthetic gesture dataset: ``videos/<id>.mp4`` and Jester-format CSVs (see module docstring).
-
-    Args:
-        out_dir: output directory (created).
-        per_class: videos per class, split per class into train/val/test (at least one training video per class).
-        seed: dataset seed; clip ``i`` is rendered from ``np.random.default_rng((seed, i))``.
-        size: frame height and width.
-        splits: train, val, test fractions.
-        num_frames: inclusive range of clip lengths, drawn per clip.
-        num_workers: processes rendering and encoding in parallel (output is identical for any value).
-        progress: show a progress bar.
-
-    Returns:
-        Summary (also written to ``generation.json``: classes, seed, size, fps, split sizes, number of videos and
-        frames, seconds taken) plus ``records``: per split, the `VideoRecord`s (meta: id, label_name, split).
-    """
-    return _generate(
-        "trimmed",
-        out_dir,
-        per_class=per_class,
-        seed=seed,
-        size=size,
-        splits=splits,
-        lengths=_check_range("num_frames", num_frames, 1),
-        extra=None,
-        num_workers=num_workers,
-        progress=progress,
-    )
-
-
-def generate_untrimmed(
-    out_dir: str | Path,
-    *,
-    per_class: int,
-    seed: int = 0,
-    size: int = 160,
-    length: tuple[int, int] = (96, 160),
-    gesture_fraction: tuple[float, float] = (0.15, 0.35),
-    subjects: int | None = None,
-    splits: Sequence[float] = (0.7, 0.15, 0.15),
-    num_workers: int = 1,
-    progress: bool = True,
-) -> dict:
-    """Write an untrimmed gesture dataset: long videos labelled with a gesture that fills only a minority of frames.
-
-    Outside the gesture the video shows idle behaviour (no hand, or a resting hand) and distractor motion, so most
-    frames of a labelled video do not show its label: induced label noise, as adaptive clip selection expects. The
-    annotation format is that of `generate_gestures`, plus ``segments.json`` mapping each id to
-    ``{"label", "start", "end", "num_frames"}`` with the true gesture frames ``[start, end)``; a `no_gesture` video's
-    segment is the whole video.
-
-    Args:
-        out_dir: output directory (created).
-        per_class: videos per class.
-        seed: dataset seed; video ``i`` is rendered from ``np.random.default_rng((seed, i, 1))``.
-        size: frame height and width.
-        length: inclusive range of video lengths in frames.
-        gesture_fraction: range of the fraction of frames the gesture fills.
-        subjects: number of recording subjects, each with one scene (background, skin, sleeve, lighting,
-            distractors) in which it performs every class, as in real gesture datasets: the scene then tells
-            nothing about the label, and a model cannot fit the idle frames' labels by recognising each video's
-            scene. Take ``j`` of every class is by subject ``j % subjects``. None: a new scene per video.
-        splits: train, val, test fractions.
-        num_workers: processes rendering and encoding in parallel.
-        progress: show a progress bar.
-
-    Returns:
-        The summary of `generate_gestures`; records carry ``meta["segment"] = [start, end]``.
-    """
-    fraction = _check_range("gesture_fraction", gesture_fraction, 0.0)
-    if fraction[1] > 1.0:
-        raise ValueError(f"gesture_fraction must be at most 1, got {gesture_fraction!r}")
-    if subjects is not None and subjects < 1:
-        raise ValueError(f"subjects must be at least 1, got {subjects}")
-    num_classes = len(GESTURE_CLASSES)
-    summary = _generate(
-        "untrimmed",
-        out_dir,
-        per_class=per_class,
-        seed=seed,
-        size=size,
-        splits=splits,
-        lengths=_check_range("length", length, 1),
-        extra=lambda i: (fraction, None if subjects is None else (i // num_classes) % subjects),
-        num_workers=num_workers,
-        progress=progress,
-    )
-    segments = {
-        r.meta["id"]: {
-            "label": r.meta["label_name"],
-            "start": r.meta["segment"][0],
-            "end": r.meta["segment"][1],
-            "num_frames": r.num_frames,
-        }
-        for recs in summary["records"].values()
-        for r in recs
-    }
-    (Path(out_dir) / "segments.json").write_text(json.dumps(dict(sorted(segments.items())), indent=1) + "\n")
-    return summary
-
-
-def iter_stream_frames(
-    *,
-    num_gestures: int | None = None,
-    seed: int = 0,
-    size: int = 160,
-    gap: tuple[int, int] = (4, 12),
-    duration: tuple[int, int] = (10, 24),
-) -> Iterator[tuple[np.ndarray, int]]:
-    """Yield ``(frame, label)`` for a stream of gestures back to back, without writing anything.
-
-    The stream opens with a `no_gesture` gap, then alternates gesture and gap; gestures are drawn uniformly from every
-    class except `no_gesture`, and each gesture's motion spans all its labelled frames. One scene (background, person,
-    lighting, camera) persists for the whole stream; memory stays flat, so an endless stream (``num_gestures=None``)
-    can feed a live demo or a soak test.
-
-    Args:
-        num_gestures: gestures before the stream ends (after a final gap); None for an endless stream.
-        seed: stream seed (the generator is ``np.random.default_rng((seed, 0, 2))``).
-        size: frame height and width.
-        gap: inclusive range of no-gesture gap lengths in frames.
-        duration: inclusive range of gesture lengths in frames.
-
-    Yields:
-        (uint8 frame (size, size, 3), class index into `GESTURE_CLASSES`).
-    """
-    for frame, label, _ in _stream(num_gestures, seed, size, gap, duration):
-        yield frame, label
-
-
-def _stream(
-    num_gestures: int | None, seed: int, size: int, gap: Sequence[int], duration: Sequence[int]
-) -> Iterator[tuple[np.ndarray, int, bool]]:
-    """`iter_stream_frames` plus a flag marking each gesture's first frame (two gestures of one class may touch
-    when gaps can be empty, so labels alone do not delimit them)."""
-    gap, duration = _check_range("gap", gap, 0), _check_range("duration", duration, 1)
-    rng = np.random.default_rng((seed, 0, 2))
-    scene = _Scene(rng, size)
-    gestures = [c for c in GESTURE_CLASSES if c != "no_gesture"]
-    count = 0
-    while True:
-        idle = int(rng.integers(gap[0], gap[1] + 1))
-        if idle:
-            for row in gesture_trajectory("no_gesture", rng, idle):
-                yield scene.render(row, rng), 0, False
-        if num_gestures is not None and count >= num_gestures:
-            return
-        class_name = gestures[int(rng.integers(len(gestures)))]
-        label = GESTURE_CLASSES.index(class_name)
-        length = int(rng.integers(duration[0], duration[1] + 1))
-        for t, row in enumerate(gesture_trajectory(class_name, rng, length, hold=False)):
-            yield scene.render(row, rng), label, t == 0
-        count += 1
-
-
-def generate_stream(
-    out_path: str | Path,
-    *,
-    num_gestures: int = 12,
-    seed: int = 0,
-    size: int = 160,
-    gap: tuple[int, int] = (4, 12),
-    duration: tuple[int, int] = (10, 24),
-) -> dict:
-    """Write a gesture stream (`iter_stream_frames`) to an mp4 and its frame-level ground truth to
-    ``<out_path without suffix>.timeline.json`` (``stream.mp4`` -> ``stream.timeline.json``).
-
-    Args:
-        out_path: mp4 path to write.
-        num_gestures: gestures in the stream.
-        seed: stream seed.
-        size: frame height and width.
-        gap: inclusive range of no-gesture gap lengths in frames.
-        duration: inclusive range of gesture lengths in frames.
-
-    Returns:
-        The timeline: ``classes``, ``fps``, ``num_frames``, ``labels`` (class index per frame), ``segments`` (the
-        gestures as ``{"label": name, "start", "end"}`` with ``end`` exclusive; every other frame is `no_gesture`),
-        ``video`` (mp4 path) and ``seed``.
-    """
-    out_path = Path(out_path)
-    labels: list[int] = []
-    segments: list[dict] = []
-    with VideoWriter(out_path, FPS) as writer:
-        for t, (frame, label, first) in enumerate(_stream(num_gestures, seed, size, gap, duration)):
-            writer.write(frame)
-            labels.append(label)
-            if first:
-                segments.append({"label": GESTURE_CLASSES[label], "start": t, "end": t + 1})
-            elif label:
-                segments[-1]["end"] = t + 1
-    timeline = {
-        "classes": list(GESTURE_CLASSES),
-        "fps": FPS,
-        "num_frames": len(labels),
-        "labels": labels,
-        "segments": segments,
-        "video": str(out_path),
-        "seed": seed,
-    }
-    out_path.with_suffix(".timeline.json").write_text(json.dumps(timeline) + "\n")
-    return timeline
-
-
-def generate_backgrounds(out_dir: str | Path, *, num: int, seed: int = 0, size: int = 160) -> dict:
-    """Write `num` background scenes (PNG) of the kind the gestures are filmed against, without a hand.
-
-    Background MixUp (seed 001, `streamact.transforms.regularizers.BackgroundMixUp`) mixes such images into training
-    clips; LIGAR draws them from ImageNet, which is not available offline. Use a seed different from the dataset's
-    so the scenes are new.
-
-    Returns:
-        A summary: output directory, number of images, seed, size.
-    """
-    from PIL import Image
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(num):
-        tone = int(rng.integers(len(_SKIN_TONES) - 1))
-        skin = (_SKIN_TONES[tone] + (_SKIN_TONES[tone + 1] - _SKIN_TONES[tone]) * rng.random()).astype(np.float32)
-        Image.fromarray(_background(rng, size, skin).astype(np.uint8)).save(out / f"background_{i:04d}.png")
-    return {"out_dir": str(out), "num": num, "seed": seed, "size": size}
 

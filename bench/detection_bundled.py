@@ -1,0 +1,89 @@
+"""The bundled detector: ship the weights of a detection run on the synthetic action set and score what ships.
+
+    streamact data synth detection --out data/detection --num-videos 100 --workers 2
+    streamact train configs/detection_amma_effl0.yaml --amp=false --data.val_split= --max_steps=360 \\
+        --optim.lr_steps='[1.25]' --out_dir=runs/detection_bundled
+    python bench/detection_bundled.py --source runs/detection_bundled/last.pt --data data/detection
+
+1. loads the run's weights into `amma_efficientnet_lite0_actions` (the bundled architecture and classes; a run of
+   another architecture or other classes is refused);
+2. writes them to src/streamact/weights/ as float16 safetensors (half the size of float32; the model computes in
+   float32 after loading);
+3. loads them back with ``create_model(NAME, pretrained=True)``, exactly what users get, streams it over the test
+   split as `streamact eval` does, and writes frame-mAP / video-mAP to the section "detection_bundled" of
+   docs/RESULTS.md and the detection report to --out.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from streamact import create_model
+from streamact.benchmark.common import markdown_table, write_section
+from streamact.data.datasets.detection import load_detection_annotations
+from streamact.engine.checkpoint import load_checkpoint
+from streamact.engine.tasks import evaluate_detector, find_annotation_file, split_videos
+from streamact.evaluation.detection_report import write_detection_report
+from streamact.models._pretrained import WEIGHTS_DIR
+
+NAME = "amma_efficientnet_lite0_actions"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", default="runs/detection_bundled/last.pt")
+    parser.add_argument("--data", default="data/detection")
+    parser.add_argument("--out", default="runs/detection_bundled/eval_bundled")
+    args = parser.parse_args()
+
+    ckpt = load_checkpoint(args.source)
+    model = create_model(NAME)
+    if list(ckpt["class_names"]) != list(model.pretrained_cfg.label_names):
+        raise SystemExit(f"{args.source} was not trained on the synthetic action classes in their order")
+    model.load_state_dict(ckpt["model"])  # strict: the bundled architecture, or a clear error
+    weights = WEIGHTS_DIR / model.pretrained_cfg.weights
+    save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()},
+              str(weights), metadata={"source": args.source, "recipe": "bench/detection_bundled.py"})
+    weights.chmod(0o644)
+
+    shipped = create_model(NAME, pretrained=True).eval()
+    ann = load_detection_annotations(find_annotation_file(args.data), on_error="skip")
+    videos = split_videos(ann, "test")
+    result = evaluate_detector(shipped, ann, videos, progress=True)
+    out = Path(args.out)
+    draw = [(v, int(tube[len(tube) // 2, 0])) for v in videos[:6] for _, tube in list(ann.tubes(v))[:1]]
+    write_detection_report(out, result, ann, draw)
+    summary = result.summary()
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+
+    headline = {"frame-mAP@0.5": summary["frame_map@0.5"], **{f"video-mAP@{t}": summary[f"video_map@{t}"]
+                                                              for t in ("0.2", "0.5", "0.75")},
+                **{f"{k} (frame errors)": v for k, v in summary["frame_errors"].items()}}
+    per_class = [{"class": name, "frame-AP@0.5": _pct(row["frame_ap@0.5"]), "video-AP@0.2": _pct(row["video_ap@0.2"]),
+                  "video-AP@0.5": _pct(row["video_ap@0.5"]), "true tubes": row["gt_tubes"]}
+                 for name, row in summary["per_class"].items()]
+    body = (f"## The bundled detector `{NAME}`\n\n"
+            f"`amma_efficientnet_lite0` (MM_ConvDiff, 3 fusions, ImageNet backbone), 128², K = 3 clips of t = 4 "
+            f"frames, trained on the synthetic action set (`{args.data}`, {len(ann.train_videos[0])} train videos) "
+            f"by the training command of docs/MODEL_CARD_detection.md; shipped as {weights.stat().st_size / 1e6:.1f} "
+            f"MB float16 safetensors. Scored as shipped (`create_model('{NAME}', pretrained=True)`, float32 "
+            f"compute), streamed over the {len(videos)} test videos as `streamact eval` does (percent):\n\n"
+            + markdown_table([{k: _pct(v) for k, v in headline.items()}], list(headline))
+            + "\n\n" + markdown_table(per_class, ["class", "frame-AP@0.5", "video-AP@0.2", "video-AP@0.5",
+                                                  "true tubes"]))
+    write_section("detection_bundled", body,
+                  command=f"python bench/detection_bundled.py --source {args.source} --data {args.data}")
+    print(json.dumps({k: _pct(v) for k, v in headline.items()}, indent=1))
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main()

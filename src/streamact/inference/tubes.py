@@ -1,0 +1,390 @@
+"""Action tubelets -> per-frame detections and action tubes (numpy only; runs online, one step at a time).
+
+A tubelet detector such as AMMA ("Accumulated Micro-Motion Representations for Lightweight Online Action Detection
+in Real-Time") predicts, at each detection step, tubelets: one box on each of K key frames spaced `spacing` frames
+apart and ending at the current frame (AMMA: K = 5, spacing 5, so a tubelet spans 21 frames), with one class and
+score. Two things are built from them, following the ACT protocol (Kalogeiton et al., "Action Tubelet Detector for
+Spatio-Temporal Action Localization") with AMMA's key-frame spacing:
+
+* per-frame detections (frame-mAP): each tubelet gives a box to every frame from its first to its last key frame,
+  linearly interpolated between key frames, with the tubelet's score; per frame and class, soft NMS (`nms2d`,
+  overlap 0.6) rescales, and never removes, overlapping lower-scored boxes (`frame_detections`);
+* action tubes (video-mAP): `TubeLinker` links each step's tubelets to the running tubes of their class
+  (tubelet NMS 0.6, top 10 per class and step, mean IoU over shared key frames >= 0.5, highest score first) and
+  gives every tube a stable id. Offline use is a loop of `update` then `finish`, see `link_tubes`.
+
+Coordinates are source pixels; IoU uses the "+1" pixel convention of ACT / MOC (a box (x1, y1, x2, y2) covers
+x2 - x1 + 1 columns).
+
+Data passed around::
+
+    Detection   (label, score, x1, y1, x2, y2)                   one box on one frame
+    Tubelet     label, score, key_frames (K,), boxes (K, 4)      one detector output; key frames 1-based
+    Tube        label, score, frames (n,), boxes (n, 4)          a linked tube, one box per frame, frames consecutive
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "Detection",
+    "Tubelet",
+    "Tube",
+    "iou2d",
+    "nms2d",
+    "nms_tubelets",
+    "frame_detections",
+    "TubeLinker",
+    "link_tubes",
+]
+
+
+class Detection(NamedTuple):
+    """One box on one frame: class id, score and corners in source pixels."""
+
+    label: int
+    score: float
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+
+@dataclass
+class Tubelet:
+    """One tubelet: `boxes[k]` (x1, y1, x2, y2) on 1-based frame `key_frames[k]`, key frames increasing."""
+
+    label: int
+    score: float
+    key_frames: np.ndarray  # (K,) int
+    boxes: np.ndarray  # (K, 4) float
+
+    def per_frame(self) -> tuple[np.ndarray, np.ndarray]:
+        """(frames, boxes) for every frame from the first to the last key frame, linearly interpolated between key
+        frames. Repeated key frames (clamped at the start of a video) keep their last box."""
+        keys = np.asarray(self.key_frames, dtype=np.int64)
+        boxes = np.asarray(self.boxes, dtype=np.float64)
+        last = len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]  # last occurrence of each key frame
+        keys, boxes = keys[last], boxes[last]
+        frames = np.arange(keys[0], keys[-1] + 1)
+        return frames, np.stack([np.interp(frames, keys, boxes[:, c]) for c in range(4)], axis=1)
+
+
+@dataclass
+class Tube:
+    """A linked action tube: `boxes[i]` on 1-based frame `frames[i]`; `tube_id` is stable while it is linked."""
+
+    label: int
+    score: float
+    frames: np.ndarray  # (n,) int, consecutive
+    boxes: np.ndarray  # (n, 4) float
+    tube_id: int = -1
+
+    def as_array(self) -> np.ndarray:
+        """(n, 5) rows of frame, x1, y1, x2, y2: the ground-truth tube layout."""
+        return np.concatenate([self.frames[:, None], self.boxes], axis=1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Box geometry and non-maximum suppression.
+
+
+def iou2d(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes (..., 4) against boxes (..., 4) (broadcast), "+1" pixel convention."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    iw = np.maximum(0.0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1)
+    ih = np.maximum(0.0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)
+    area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+    return inter / (area_a + area_b - inter)
+
+
+def _soft_suppress(
+    scores: np.ndarray, overlap_with: Callable[[int, np.ndarray], np.ndarray], threshold: float
+) -> np.ndarray:
+    """ACT's soft NMS: visit boxes by decreasing score; each box overlapping the visited one by more than
+    `threshold` gets weight 1 - overlap and leaves the queue. Returns the weights."""
+    order = np.argsort(-scores, kind="stable")
+    weight = np.ones(len(scores))
+    while order.size:
+        best, rest = order[0], order[1:]
+        overlap = overlap_with(best, rest)
+        suppressed = overlap > threshold
+        weight[rest[suppressed]] = 1.0 - overlap[suppressed]
+        order = rest[~suppressed]
+    return weight
+
+
+def nms2d(boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.6) -> np.ndarray:
+    """Soft NMS of one frame and class (ACT's `nms2d`): returns the rescored scores (all boxes are kept).
+
+    Args:
+        boxes: (N, 4).
+        scores: (N,).
+        overlap: IoU above which a lower-scored box is rescaled by (1 - IoU).
+    """
+    boxes, scores = np.asarray(boxes, np.float64), np.asarray(scores, np.float64)
+    weight = _soft_suppress(scores, lambda i, rest: iou2d(boxes[i], boxes[rest]), overlap)
+    return scores * weight
+
+
+def nms_tubelets(tubelets: Sequence[Tubelet], overlap: float = 0.6, top_k: int | None = 10) -> list[Tubelet]:
+    """Soft NMS of tubelets of one class and step, then the `top_k` best (ACT's `nms_tubelets`).
+
+    Two tubelets overlap by the mean IoU of their boxes on the key frames they share (0 if none). ACT weights a
+    suppressed tubelet by 1 - (sum of per-frame IoUs), which goes negative for K > 1; we use 1 - mean IoU, the same
+    rule as `nms2d`, so scores stay in [0, score]. Returns rescored copies, best first.
+    """
+    if not tubelets:
+        return []
+    scores = np.array([t.score for t in tubelets], np.float64)
+    if _same_key_frames(tubelets):  # one step's tubelets (the usual case): all overlaps in one array operation
+        boxes = np.stack([np.asarray(t.boxes) for t in tubelets])  # (N, K, 4)
+        overlaps = iou2d(boxes[:, None], boxes[None]).mean(axis=2)  # (N, N)
+
+        def overlap_with(i: int, rest: np.ndarray) -> np.ndarray:
+            return overlaps[i, rest]
+    else:
+
+        def overlap_with(i: int, rest: np.ndarray) -> np.ndarray:
+            return np.array([_mean_shared_iou(tubelets[i], tubelets[j]) for j in rest])
+
+    rescored = scores * _soft_suppress(scores, overlap_with, overlap)
+    order = np.argsort(-rescored, kind="stable")[:top_k]
+    return [Tubelet(tubelets[i].label, float(rescored[i]), tubelets[i].key_frames, tubelets[i].boxes) for i in order]
+
+
+def _same_key_frames(tubelets: Sequence[Tubelet]) -> bool:
+    first = np.asarray(tubelets[0].key_frames)
+    return all(np.array_equal(t.key_frames, first) for t in tubelets[1:])
+
+
+def _mean_shared_iou(a: Tubelet, b: Tubelet) -> float:
+    """Mean IoU over the key frames two tubelets share; NaN if they share none."""
+    shared, ia, ib = np.intersect1d(a.key_frames, b.key_frames, return_indices=True)
+    if not shared.size:
+        return float("nan")
+    return float(np.mean(iou2d(np.asarray(a.boxes)[ia], np.asarray(b.boxes)[ib])))
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Per-frame detections for frame-mAP.
+
+
+def frame_detections(tubelets: Iterable[Tubelet], *, overlap: float = 0.6) -> dict[int, list[Detection]]:
+    """Per-frame detections of one video from all its tubelets (every step), after soft NMS per frame and class.
+
+    Returns:
+        {1-based frame: [Detection, ...]}, each frame's list sorted by label then decreasing score.
+    """
+    rows: dict[tuple[int, int], list[tuple[float, np.ndarray]]] = {}
+    for t in tubelets:
+        frames, boxes = t.per_frame()
+        for frame, box in zip(frames.tolist(), boxes):
+            rows.setdefault((frame, int(t.label)), []).append((float(t.score), box))
+    out: dict[int, list[Detection]] = {}
+    for (frame, label), items in sorted(rows.items()):
+        scores = nms2d(np.stack([b for _, b in items]), np.array([s for s, _ in items]), overlap)
+        for i in np.argsort(-scores, kind="stable"):
+            out.setdefault(frame, []).append(Detection(label, float(scores[i]), *map(float, items[i][1])))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Online tube linking.
+
+
+@dataclass
+class _Link:
+    tube_id: int
+    label: int
+    tubelets: list[Tubelet] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return float(np.mean([t.score for t in self.tubelets]))
+
+
+class TubeLinker:
+    """Links each detection step's tubelets into action tubes, online (ACT's BuildTubes with key-frame spacing).
+
+    At every step, per class: soft tubelet NMS (`nms_overlap`) keeps the `top_k` best tubelets; running tubes,
+    best mean score first, each take the highest-scored unclaimed tubelet whose mean IoU with the tube's last
+    tubelet over their shared key frames (or, when they share none, between the new tubelet's first box and the
+    tube's last box) is at least `link_iou`; a tube that finds none and whose last tubelet no longer overlaps the
+    new ones in time is finished; unclaimed tubelets start new tubes with new ids.
+
+    Args:
+        min_score: finished tubes scoring below this (mean tubelet score) are dropped.
+        min_tubelets: tubes made of fewer tubelets are dropped (AMMA: 2).
+        min_length: tubes spanning fewer frames are dropped; default K * spacing (AMMA: 25), from the tubelets
+            seen, capped by the video length given to `finish`.
+    """
+
+    def __init__(
+        self,
+        *,
+        link_iou: float = 0.5,
+        nms_overlap: float = 0.6,
+        top_k: int = 10,
+        min_score: float = 0.005,
+        min_tubelets: int = 2,
+        min_length: int | None = None,
+    ) -> None:
+        self.link_iou, self.nms_overlap, self.top_k = link_iou, nms_overlap, top_k
+        self.min_score, self.min_tubelets, self.min_length = min_score, min_tubelets, min_length
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every tube (a new video)."""
+        self._active: list[_Link] = []
+        self._finished: list[_Link] = []
+        self._next_id = 0
+        self._span = 0  # frames one tubelet spans, from the tubelets seen
+        self._spacing = 1  # frames between key frames, from the tubelets seen
+        self._steady = False  # tubelets span their full length and the stream is a minimum tube long (pop_finished)
+
+    def update(self, frame: int, tubelets: Sequence[Tubelet]) -> list[tuple[int, Tubelet]]:
+        """Link the tubelets detected at `frame` (1-based; their last key frame, normally).
+
+        Args:
+            frame: the step's frame.
+            tubelets: the step's tubelets; they share their key frames (one detector step).
+
+        Returns:
+            (tube id, rescored tubelet) for every tubelet kept at this step, best first per class.
+
+        Raises:
+            ValueError: tubelets with different key frames.
+        """
+        if tubelets and not _same_key_frames(tubelets):
+            raise ValueError("the tubelets of one linking step must share their key frames")
+        linked: list[tuple[int, Tubelet]] = []
+        if tubelets:
+            keys = np.asarray(tubelets[0].key_frames)
+            self._span = max(self._span, int(keys[-1] - keys[0]) + 1)
+            if len(keys) > 1:
+                self._spacing = max(self._spacing, int(keys[-1] - keys[-2]))
+            self._steady = self._steady or (int(keys[0]) > 1 and frame >= self._min_length())
+        labels = sorted({int(t.label) for t in tubelets} | {link.label for link in self._active})
+        for label in labels:
+            pool = nms_tubelets([t for t in tubelets if int(t.label) == label], self.nms_overlap, self.top_k)
+            boxes = np.stack([np.asarray(t.boxes) for t in pool]) if pool else np.zeros((0, 1, 4))  # (P, K, 4)
+            scores = np.array([t.score for t in pool])
+            free = np.ones(len(pool), bool)
+            candidates = sorted((link for link in self._active if link.label == label), key=lambda l: -l.score)
+            ious = self._link_ious([link.tubelets[-1] for link in candidates], pool, boxes)  # (L, P)
+            for link, link_ious in zip(candidates, ious):
+                last = link.tubelets[-1]
+                valid = np.flatnonzero(free & (link_ious >= self.link_iou))
+                if valid.size:
+                    best = int(valid[np.argmax(scores[valid])])
+                    free[best] = False
+                    link.tubelets.append(pool[best])
+                    linked.append((link.tube_id, pool[best]))
+                elif int(last.key_frames[-1]) < frame - self._span + 1:
+                    # Its last tubelet ends before any tubelet of this step starts: nothing can extend it any more.
+                    self._active.remove(link)
+                    self._finished.append(link)
+            for i in np.flatnonzero(free):
+                link = _Link(self._next_id, label, [pool[i]])
+                self._next_id += 1
+                self._active.append(link)
+                linked.append((link.tube_id, pool[i]))
+        return linked
+
+    @staticmethod
+    def _link_ious(lasts: list[Tubelet], pool: list[Tubelet], boxes: np.ndarray) -> np.ndarray:
+        """(L, P) linking overlaps of L tubes' last tubelets with the tubelets of one step's `pool` (boxes
+        (P, K, 4)): mean IoU over shared key frames, or first box against last box when they share none.
+
+        Last tubelets from the same step share their key frames, so one array operation covers each such group
+        (a few per step, however many tubes are running)."""
+        ious = np.zeros((len(lasts), len(pool)))
+        if not pool or not lasts:
+            return ious
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, last in enumerate(lasts):
+            groups.setdefault(tuple(np.asarray(last.key_frames).tolist()), []).append(i)
+        for keys, rows in groups.items():
+            last_boxes = np.stack([np.asarray(lasts[i].boxes) for i in rows])  # (G, K, 4)
+            _, ia, ib = np.intersect1d(np.array(keys), pool[0].key_frames, return_indices=True)
+            if ia.size:  # (G, 1, n, 4) against (1, P, n, 4), mean over the n shared key frames
+                ious[rows] = iou2d(last_boxes[:, ia][:, None], boxes[:, ib][None]).mean(axis=2)
+            else:  # (1, P, 4) first boxes against (G, 1, 4) last boxes
+                ious[rows] = iou2d(boxes[None, :, 0], last_boxes[:, -1][:, None])
+        return ious
+
+    def active_tubes(self) -> list[Tube]:
+        """The tubes still being linked, as they stand (no filtering), for drawing live tube ids."""
+        return [self._build(link) for link in self._active]
+
+    def pop_finished(self) -> list[Tube]:
+        """Remove and return the tubes that have ended and pass the filters, sorted by id; the rest are dropped.
+
+        For an endless stream: the linker then only holds running tubes, so memory stays bounded. Returns nothing
+        until the tubelets span their full length (key frames no longer clamped at frame 1) and the stream is as
+        long as the minimum tube length, so the filters are exactly those `finish` applies and popped tubes plus
+        the ones `finish` returns equal the tubes of offline linking.
+        """
+        if not self._steady:
+            return []
+        tubes = self._passing(self._finished, self._min_length())
+        self._finished = []
+        return tubes
+
+    def finish(self, num_frames: int | None = None) -> list[Tube]:
+        """End the video: return every tube (not popped yet) that passes the filters, sorted by id, and reset.
+
+        Args:
+            num_frames: video length, caps the minimum tube length for short videos.
+        """
+        min_length = self._min_length()
+        if num_frames is not None:
+            min_length = min(min_length, num_frames)
+        tubes = self._passing(self._finished + self._active, min_length)
+        self.reset()
+        return tubes
+
+    def _min_length(self) -> int:
+        return self.min_length if self.min_length is not None else self._span + self._spacing - 1
+
+    def _passing(self, links: list[_Link], min_length: int) -> list[Tube]:
+        tubes = []
+        for link in sorted(links, key=lambda l: l.tube_id):
+            tube = self._build(link)
+            long_enough = len(link.tubelets) >= self.min_tubelets and len(tube.frames) >= min_length
+            if link.score >= self.min_score and long_enough:
+                tubes.append(tube)
+        return tubes
+
+    @staticmethod
+    def _build(link: _Link) -> Tube:
+        """Per-frame boxes: the mean of all (interpolated) tubelet boxes covering the frame; frames no tubelet
+        covers (a link across a gap) are interpolated between their neighbours."""
+        first = min(int(t.key_frames[0]) for t in link.tubelets)
+        last = max(int(t.key_frames[-1]) for t in link.tubelets)
+        total = np.zeros((last - first + 1, 4))
+        count = np.zeros(last - first + 1)
+        for t in link.tubelets:
+            frames, boxes = t.per_frame()
+            total[frames - first] += boxes
+            count[frames - first] += 1
+        frames = np.arange(first, last + 1)
+        covered = count > 0
+        mean = total[covered] / count[covered, None]
+        boxes = np.stack([np.interp(frames, frames[covered], mean[:, c]) for c in range(4)], axis=1)
+        return Tube(link.label, link.score, frames, boxes, link.tube_id)
+
+
+def link_tubes(steps: Iterable[tuple[int, Sequence[Tubelet]]], num_frames: int | None = None, **kwargs) -> list[Tube]:
+    """Offline linking of one video: `TubeLinker.update` for each (frame, tubelets) step, then `finish`."""
+    linker = TubeLinker(**kwargs)
+    for frame, tubelets in steps:
+        linker.update(frame, tubelets)
+    return linker.finish(num_frames)

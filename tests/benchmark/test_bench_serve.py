@@ -1,0 +1,27 @@
+"""The serve benchmark: its goals judged from a run's numbers, and its report."""
+from streamact.benchmark.serve import goals, to_markdown
+
+
+def _result(*, drop_rate: float, p95: float, growth: float) -> dict:
+    def level(n):
+        return {"streams": n, "fps": 15.0, "seconds": 8, "sent": 120 * n, "processed_fps": 15.0 * n,
+                "steps_fps": 7.5 * n, "drop_rate": drop_rate if n == 12 else 0.0,
+                "latency_ms": {"p50": 5.0, "p95": p95}, "rss_mb": 900.0}
+
+    return {"quick": True, "model": "m", "runtime": "openvino", "fps": 15.0, "seconds_per_level": 8,
+            "frame": {"size": "160x160 JPEG", "mean_bytes": 5000}, "rss_idle_mb": 850.0,
+            "levels": [level(1), level(12)],
+            "soak": {"seconds": 60, "cycles": 3, "streams_opened": 12, "rss_mb": [900.0, 900.0 + growth],
+                     "growth_mb": growth, "open_after": 0}}
+
+
+def test_goals_follow_the_numbers():
+    assert [g["met"] for g in goals(_result(drop_rate=0.0, p95=40.0, growth=1.0))] == ["yes", "yes"]
+    assert [g["met"] for g in goals(_result(drop_rate=0.02, p95=40.0, growth=1.0))] == ["**no**", "yes"]
+    assert [g["met"] for g in goals(_result(drop_rate=0.0, p95=200.0, growth=50.0))] == ["**no**", "**no**"]
+
+
+def test_report_has_one_row_per_load_level():
+    text = to_markdown(_result(drop_rate=0.005, p95=40.0, growth=1.0))
+    assert "| 12 | 180 | 180 | 90 | 0.50% | 5 | 40 | 900 |" in text
+    assert "Serving many streams" in text

@@ -1,0 +1,53 @@
+"""Tubelet training samples: AMMA's sampling rule, frames read, targets at the right place, bad frames skipped."""
+import numpy as np
+from detection_fixture import write_tiny_detection_set
+
+from streamact.data.datasets.detection import DetectionAnnotations, load_detection_annotations
+from streamact.data.tubelets import TubeletDataset, clip_frames, collate_tubelets, training_samples, tube_boxes
+
+
+def test_clip_frames():
+    np.testing.assert_array_equal(clip_frames(12, 2, 4), [5, 6, 7, 8, 9, 10, 11, 12])
+    np.testing.assert_array_equal(clip_frames(6, 2, 4), [1, 1, 1, 2, 3, 4, 5, 6])  # padded with frame 1
+
+
+def test_training_samples_rule():
+    tube_a = np.array([[f, 0, 0, 5, 5] for f in range(5, 21)], np.float32)  # frames 5..20
+    tube_b = np.array([[f, 0, 0, 5, 5] for f in range(15, 31)], np.float32)  # frames 15..30
+    ann = DetectionAnnotations(root=None, labels=["a", "b"], nframes={"v": 40}, resolution={"v": (10, 10)},
+                               gttubes={"v": {0: [tube_a], 1: [tube_b]}}, train_videos=[["v"]], test_videos=[[]])
+    ends = [e for _, e in training_samples(ann, ["v"], num_clips=2, clip_len=4)]
+    # key frames (end - 4, end): inside a tube, never straddling the start or end of either tube
+    assert ends == [9, 10, 11, 12, 13, 14, 19, 20, 25, 26, 27, 28, 29, 30]
+    assert tube_boxes(tube_a, np.array([5, 9])).shape == (2, 4) and tube_boxes(tube_a, np.array([4, 9])) is None
+
+
+def test_dataset_item_targets(tmp_path):
+    pkl = write_tiny_detection_set(tmp_path)
+    ann = load_detection_annotations(pkl)
+    samples = training_samples(ann, ann.videos("train"), num_clips=2, clip_len=2)
+    ds = TubeletDataset(ann, samples, num_clips=2, clip_len=2, input_size=32, mean=(0.5,) * 3, std=(0.25,) * 3,
+                        train=False)
+    clip, targets = ds[0]
+    assert clip.shape == (3, 4, 32, 32)
+    video, end = samples[0]
+    (label, boxes), = ds.objects(video, end)
+    # key-frame box in source pixels -> model input 32x32 (from 64x48) -> grid 4x4 (stride 8)
+    x1, y1, x2, y2 = boxes[-1] * np.array([32 / 64, 32 / 48, 32 / 64, 32 / 48]) / 8
+    cx, cy = int(np.floor((x1 + x2) / 2 + 0.5)), int(np.floor((y1 + y2) / 2 + 0.5))
+    assert targets["heatmap"][label, cy, cx] == 1.0 and targets["heatmap"][1 - label].max() == 0
+    assert targets["mask"].sum() == 1
+    batch = collate_tubelets([ds[0], None, ds[1]])
+    assert batch.clips.shape == (2, 3, 4, 32, 32) and batch.num_bad == 1 and batch.targets["heatmap"].shape[0] == 2
+
+
+def test_missing_frame_is_skipped_and_counted(tmp_path):
+    pkl = write_tiny_detection_set(tmp_path)
+    ann = load_detection_annotations(pkl)
+    samples = training_samples(ann, ann.videos("train"), num_clips=2, clip_len=2)
+    video, end = samples[0]
+    ann.frame_path(video, end).unlink()
+    ds = TubeletDataset(ann, samples, num_clips=2, clip_len=2, input_size=32, mean=(0.5,) * 3, std=(0.25,) * 3,
+                        train=True)
+    assert ds[0] is None and ds.num_bad == 1
+    assert ds[len(ds) - 1] is not None
