@@ -1,6 +1,7 @@
 """int8 post-training quantization (NNCF) of exported step graphs, and the streamed accuracy that judges it."""
 
 import ctypes
+import json
 import faulthandler
 import gc
 import sys
@@ -10,11 +11,15 @@ import numpy as np
 import pytest
 import torch
 from _fixtures import randomise_bn
+from detection_fixture import write_tiny_detection_set
 
 from streamact import create_model
 from streamact.data.synthetic import GESTURE_CLASSES, generate_gestures
 from streamact.errors import UserError
-from streamact.export.int8 import MIN_SAMPLES, calibration_videos, quantize_int8, streaming_accuracy
+from streamact.engine.build import build_model_from_config
+from streamact.engine.config import load_config
+from streamact.export.int8 import (MIN_SAMPLES, calibration_samples, calibration_videos, detection_accuracy,
+                                   quantize_int8, streaming_accuracy)
 from streamact.export.openvino import export_openvino
 from streamact.export.sidecar import load_sidecar
 from streamact.inference.runtimes import OpenVINORuntime, openvino_core
@@ -128,3 +133,57 @@ def test_cli_int8_too_few_steps_is_one_line(setup, tmp_path, capsys):
     assert run_export(xml, "--int8", "--calib", one_video, "--calib-samples", 100, "--out", tmp_path / "q.xml") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: the calibration data holds")  # the last line: no traceback
+
+
+@pytest.mark.slow  # NNCF over 100 steps of a small AMMA plus three streamed passes over the test videos
+def test_detector_int8_calibrates_on_streamed_clips_and_is_scored_by_map(tmp_path, capsys):
+    """A tubelet detector quantizes like a recognizer, but its steps are clips of t frames carrying the K-clip
+    feature cache, its calibration set is a detection dataset's train videos, and its accuracy is frame- and
+    video-mAP."""
+    pytest.importorskip("nncf")
+    pkl = write_tiny_detection_set(tmp_path / "det", num_videos=24, num_frames=20)  # 120 train steps
+    from streamact.data.datasets.detection import load_detection_annotations
+
+    ann = load_detection_annotations(pkl)
+    clip_len, size = 2, 64
+    cfg = load_config("configs/detection_amma_effl0.yaml", [
+        "--model.name=amma_mobilenetv2", "--model.pretrained=false", "--data.num_clips=3",
+        f"--data.clip_len={clip_len}", f"--data.input_size={size}"])
+    torch.manual_seed(0)
+    model = randomise_bn(build_model_from_config(cfg, list(ann.labels), pretrained=False)).eval()
+    xml = export_openvino(model, tmp_path / "step.xml", streaming=True, model_name="amma_mobilenetv2")
+
+    videos = calibration_videos(tmp_path / "det")
+    assert sorted(videos) == sorted(ann.frame_path(v, 1).parent for v in ann.train_videos[0])
+    samples = calibration_samples(xml, videos, 40, progress=False)
+    assert samples[0]["clip"].shape == (1, 3, clip_len, size, size)
+    cache = [k for k in samples[0] if k != "clip"]
+    assert cache and not any(samples[0][k].any() for k in cache)  # a stream starts from an empty cache ...
+    assert all(samples[5][k].any() for k in cache)  # ... which its steps fill
+
+    assert run_export(xml, "--int8", "--calib", tmp_path / "det", "--calib-samples", MIN_SAMPLES,
+                      "--eval-data", tmp_path / "det") == 0
+    report = json.loads(capsys.readouterr().out)  # stdout is the JSON alone (NNCF's progress goes to stderr)
+    int8 = tmp_path / "step_int8.xml"
+    assert report["int8"] == str(int8) and load_sidecar(int8)["detection"] == load_sidecar(xml)["detection"]
+    assert "FakeQuantize" in {op.get_type_name() for op in openvino_core().read_model(str(int8)).get_ops()}
+    test_videos = len(ann.test_videos[0])
+    for name in ("fp32", "bf16", "int8"):
+        assert report["accuracy"][name]["videos"] == test_videos
+        assert set(report["accuracy"][name]) == {"videos", "frame_map@0.5", "video_map@0.2", "video_map@0.5"}
+
+    scores = detection_accuracy({"fp32": OpenVINORuntime(xml, precision="fp32"),
+                                 "again": OpenVINORuntime(xml, precision="fp32")}, tmp_path / "det", progress=False)
+    assert scores["again"] == scores["fp32"] == report["accuracy"]["fp32"]  # deterministic: the same streams
+    with pytest.raises(UserError, match="classes .* are not the model's"):
+        detection_accuracy({"fp32": OpenVINORuntime(xml, precision="fp32")}, _other_classes(tmp_path), progress=False)
+
+
+def _other_classes(tmp_path):
+    """The tiny detection set with its classes renamed."""
+    from streamact.data.datasets.detection import load_detection_annotations, save_detection_annotations
+
+    ann = load_detection_annotations(tmp_path / "det" / "UCF101v2-GT.pkl")
+    ann.labels = ["a", "b"]
+    save_detection_annotations(ann, tmp_path / "det" / "UCF101v2-GT.pkl")
+    return tmp_path / "det"

@@ -51,12 +51,14 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
                    help="also write an int8 model <stem>_int8.xml, quantized with NNCF post-training quantization "
                         "(needs --format openvino --streaming and --calib)")
     p.add_argument("--calib", help="calibration data for --int8: a dataset folder (its train split; a plain folder: "
-                                   "every video), a video, or a source such as synthetic:gestures?num=40")
+                                   "every video; a detection dataset: its train videos), a video, or a source such "
+                                   "as synthetic:gestures?num=40 or synthetic:detection?frames=400")
     p.add_argument("--calib-samples", type=int, default=300,
                    help="model steps to calibrate on (default: 300, NNCF's default; at least 100)")
     p.add_argument("--eval-data", type=Path,
                    help="with --int8: a labelled dataset folder whose test split scores fp32, bf16 and int8 side by "
-                        "side (clip top-1 streamed frame by frame, and per-step agreement with fp32), printed as JSON")
+                        "side, printed as JSON: a recognizer's clip top-1 streamed frame by frame and per-step "
+                        "agreement with fp32; a detector's frame-mAP and video-mAP")
     return p
 
 
@@ -118,7 +120,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _int8(xml: Path, args: argparse.Namespace) -> int:
     """Quantize `xml` to ``<out or xml stem>_int8.xml``; with --eval-data, score fp32 / bf16 / int8 (JSON on stdout)."""
-    from streamact.export.int8 import quantize_int8, streaming_accuracy
+    from streamact.export.int8 import detection_accuracy, quantize_int8, streaming_accuracy
     from streamact.inference.runtimes import OpenVINORuntime
 
     base = args.out if args.out is not None and Path(args.checkpoint).suffix == ".xml" else xml
@@ -129,6 +131,7 @@ def _int8(xml: Path, args: argparse.Namespace) -> int:
         return 0
     runtimes = {"fp32": OpenVINORuntime(xml, precision="fp32"), "bf16": OpenVINORuntime(xml, precision="bf16"),
                 "int8": OpenVINORuntime(out, precision="bf16")}
-    scores = streaming_accuracy(runtimes, args.eval_data, reference="fp32")
+    scores = (detection_accuracy(runtimes, args.eval_data) if runtimes["fp32"].detection is not None
+              else streaming_accuracy(runtimes, args.eval_data, reference="fp32"))
     print(json.dumps({"model": str(xml), "int8": str(out), "eval_data": str(args.eval_data), "accuracy": scores}))
     return 0

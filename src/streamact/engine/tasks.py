@@ -70,17 +70,21 @@ class DetectionTrainStep(nn.Module):
         return self.loss(type(out)(*(t.float() for t in out)), targets)  # the loss in float32 under bf16 autocast
 
 
-def detect_video(model: nn.Module, ann: DetectionAnnotations, video: str, *, top_k: int = 100,
-                 min_score: float = 0.01, amp: bool = False, device: str = "cpu") -> list[tuple[int, list[Tubelet]]]:
+def detect_video(runtime, ann: DetectionAnnotations, video: str, *, top_k: int = 100,
+                 min_score: float = 0.01) -> list[tuple[int, list[Tubelet]]]:
     """Run a detector over a video as a live stream (`DetectionEngine`, frame by frame): one step per clip of t
     frames, the last step over the final t frames, each embedding only the new clip and reusing the cached
     features of the previous K - 1.
+
+    Args:
+        runtime: a detector's runtime (`TorchRuntime`, or an exported step graph's `OpenVINORuntime` /
+            `OnnxRuntime`).
 
     Returns:
         [(end frame, tubelets of that step, in source pixels, best first), ...].
     """
     steps: list[tuple[int, list[Tubelet]]] = []
-    engine = DetectionEngine(TorchRuntime(model, bf16=amp, device=device), top_k=top_k, min_score=min_score,
+    engine = DetectionEngine(runtime, top_k=top_k, min_score=min_score,
                              on_step=lambda frame, tubelets: steps.append((frame, tubelets)))
     for f in range(1, ann.nframes[video] + 1):
         engine.push(read_frame(ann, video, f))
@@ -88,11 +92,16 @@ def detect_video(model: nn.Module, ann: DetectionAnnotations, video: str, *, top
     return steps
 
 
-def evaluate_detector(model: nn.Module, ann: DetectionAnnotations, videos: list[str], *, amp: bool = False,
+def evaluate_detector(model_or_runtime, ann: DetectionAnnotations, videos: list[str], *, amp: bool = False,
                       progress: bool = False, device: str = "cpu") -> DetectionEvaluation:
-    """Stream a detector over `videos` (see `detect_video`), link its tubelets and compute frame- and video-mAP."""
-    model.eval()
-    steps = {video: detect_video(model, ann, video, amp=amp, device=device)
+    """Stream a detector over `videos` (see `detect_video`), link its tubelets and compute frame- and video-mAP.
+
+    Args:
+        model_or_runtime: a detector (run by `TorchRuntime` with bf16 autocast if `amp`, on `device`) or a runtime.
+    """
+    runtime = (TorchRuntime(model_or_runtime, bf16=amp, device=device) if isinstance(model_or_runtime, nn.Module)
+               else model_or_runtime)
+    steps = {video: detect_video(runtime, ann, video)
              for video in tqdm(videos, desc="detect", unit="video", disable=not progress, leave=False)}
     return evaluate_detections(steps, ann, videos)
 

@@ -90,7 +90,7 @@ def as_runtime(model_or_runtime) -> Runtime:
     raise TypeError(f"expected a streamable model or a Runtime, got {type(model_or_runtime).__name__}")
 
 
-class _ExportedRuntime:
+class ExportedRuntime:
     """Shared part of the runtimes of an exported step graph: the checked sidecar and the pretrained config."""
 
     def __init__(self, path: str | Path, signature: dict | None = None) -> None:
@@ -110,12 +110,12 @@ class _ExportedRuntime:
         self.output_names = model_outputs(self.sidecar)  # the model's own outputs; the state outputs follow
 
 
-def _model_output(outputs: list[np.ndarray]) -> np.ndarray | tuple[np.ndarray, ...]:
+def model_output(outputs: list[np.ndarray]) -> np.ndarray | tuple[np.ndarray, ...]:
     """A recognizer's logits, or a detector's head outputs as a tuple (as `TorchRuntime.step` returns them)."""
     return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
-class OnnxRuntime(_ExportedRuntime):
+class OnnxRuntime(ExportedRuntime):
     """ONNX Runtime (CPU execution provider) running an exported streaming step graph.
 
     Args:
@@ -158,7 +158,7 @@ class OnnxRuntime(_ExportedRuntime):
         feed = dict(zip(self.input_names, (np.ascontiguousarray(frame, dtype=np.float32), *state)))
         outputs = self.session.run(self._run_names, feed)
         n = len(self.output_names)
-        return _model_output(outputs[:n]), outputs[n:]
+        return model_output(outputs[:n]), outputs[n:]
 
 
 class OpenVINOState:
@@ -179,7 +179,7 @@ class OpenVINOState:
                 for s in self.runtime.sidecar["state"]}
 
 
-class OpenVINORuntime(_ExportedRuntime):
+class OpenVINORuntime(ExportedRuntime):
     """OpenVINO (CPU plugin) running an exported streaming step graph, with the state kept in the plugin.
 
     The sidecar pairs each state input with its output; OpenVINO's ``MakeStateful`` pass turns every pair into a
@@ -250,7 +250,7 @@ class OpenVINORuntime(_ExportedRuntime):
         if not isinstance(state, OpenVINOState) or state.runtime is not self:
             raise TypeError("pass the state from this runtime's init_state() or its previous step")
         result = state.request.infer({0: np.ascontiguousarray(frame, dtype=np.float32)}, share_inputs=True)
-        return _model_output([result[o] for o in self._outputs]), state
+        return model_output([result[o] for o in self._outputs]), state
 
 
 def import_openvino():
