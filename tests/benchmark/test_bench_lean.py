@@ -23,7 +23,13 @@ def _result(*, cold_start_s=0.8, rss=150.0, int8_cpu_ms=1.0, int8_top1=0.5) -> d
             "precision": [{"size": 112, "fp32_ms": 4.0, "bf16_ms": 2.0, "int8_ms": 1.0, "fp32_cpu_ms": 4.0,
                            "bf16_cpu_ms": 2.0, "int8_cpu_ms": int8_cpu_ms, "accuracy": accuracy},
                           {"size": 224, "fp32_ms": 9.0, "bf16_ms": 5.0, "int8_ms": 4.0, "fp32_cpu_ms": 9.0,
-                           "bf16_cpu_ms": 5.0, "int8_cpu_ms": 4.0}]}
+                           "bf16_cpu_ms": 5.0, "int8_cpu_ms": 4.0}],
+            "detector": {"model": "d", "clip": [3, 4, 128, 128], "made_with": "streamact data synth detection ...",
+                         "fp32_ms": 30.0, "bf16_ms": 20.0, "int8_ms": 16.0, "fp32_cpu_ms": 30.0, "bf16_cpu_ms": 20.0,
+                         "int8_cpu_ms": 16.0,
+                         "accuracy": {k: {"videos": 30, "frame_map@0.5": m, "video_map@0.2": m + 0.05,
+                                          "video_map@0.5": m / 2} for k, m in (("fp32", 0.2), ("bf16", 0.19),
+                                                                              ("int8", 0.16))}}}
 
 
 def test_goals_follow_the_numbers():
@@ -41,9 +47,12 @@ def test_report_shows_every_path_and_size():
     assert "| 224² | 9.00 / 9.00 | 5.00 / 5.00 | 4.00 / 4.00 | 1.25x | n/a | n/a |" in text
     assert "(made with `streamact data synth gestures --out data/g --per-class 40 --size 128 --seed 1`)" in text
     assert "one standard error of such a top-1 is about 0.053" in text  # sqrt(0.5 * 0.5 / 90)
+    assert ("| 4 frames at 128x128 | 30.00 / 30.00 | 20.00 / 20.00 | 16.00 / 16.00 | 1.25x | 20.0 / 19.0 / 16.0 "
+            "| 25.0 / 24.0 / 21.0 | 10.0 / 9.5 / 8.0 |") in text
+    assert "on the 30 test videos" in text
 
 
-@pytest.mark.slow  # fresh `streamact recognize` processes (PyTorch ones among them) and an int8 quantization: ~25 s
+@pytest.mark.slow  # fresh `streamact recognize` processes (PyTorch ones among them) and an int8 quantization: ~1.5 min
 @pytest.mark.export
 def test_bench_task_lean_runs_quick_into_its_out_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # nothing may land in the working folder
@@ -61,6 +70,10 @@ def test_bench_task_lean_runs_quick_into_its_out_folder(tmp_path, capsys, monkey
     assert lean["peak_rss_mb"] < rebuild["peak_rss_mb"] / 2
     (row,) = result["precision"]
     assert row["size"] == 112 and "accuracy" not in row and row["int8_cpu_ms"] > 0
+    detector = result["detector"]  # scored on a detection set the run made itself
+    assert detector["clip"] == [3, 4, 128, 128] and detector["int8_cpu_ms"] > 0
+    assert set(detector["accuracy"]) == {"fp32", "bf16", "int8"}
+    assert all(0 <= a["frame_map@0.5"] <= 1 and a["videos"] > 0 for a in detector["accuracy"].values())
     report = (out / "lean.md").read_text()
     assert "## Running without PyTorch" in report and "Command: `streamact bench --task lean --quick`" in report
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
