@@ -154,6 +154,20 @@ def test_bundled_model_runs_from_its_shipped_ir_without_torch(exported, tmp_path
     assert second.returncode == 0 and list((tmp_path / "cache").glob("*.blob")) == blobs
 
 
+@pytest.mark.slow  # a cold start of the bundled detector in a fresh interpreter
+def test_bundled_detector_runs_from_its_shipped_ir_without_torch(exported_detector, tmp_path):
+    """`detect`'s default model runs from the shipped IR: no PyTorch, every frame answered, tubes written."""
+    out, tubes = tmp_path / "detections.jsonl", tmp_path / "tubes.json"
+    result = recognize_without_torch(["detect", exported_detector[3], "--out-jsonl", out, "--tubes", tubes],
+                                     tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "torch loaded: False" in result.stderr and "warning" not in result.stderr
+    frames = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [f["frame"] for f in frames] == list(range(1, 10))  # the 9-frame scene, every frame answered
+    assert isinstance(json.loads(tubes.read_text()), (list, dict))
+    assert list((tmp_path / "cache").glob("*.blob")), "the compiled detector was not cached"
+
+
 def test_commands_that_need_torch_say_which_extra_to_install(exported, tmp_path):
     result = recognize_without_torch(["recognize", exported[3], "--model", "tsm_mobilenetv2_100", "--runtime",
                                       "torch"], tmp_path, tries_torch=True)
