@@ -12,7 +12,9 @@ def _result(*, drop_rate: float, p95: float, growth: float) -> dict:
             "frame": {"size": "160x160 JPEG", "mean_bytes": 5000}, "rss_idle_mb": 850.0,
             "levels": [level(1), level(12)],
             "soak": {"seconds": 60, "cycles": 3, "streams_opened": 12, "rss_mb": [900.0, 900.0 + growth],
-                     "growth_mb": growth, "open_after": 0}}
+                     "growth_mb": growth, "open_after": 0},
+            "detector": {"model": "d", "runtime": "openvino", "frame": {"size": "160x120 JPEG", "mean_bytes": 4000},
+                         "rss_idle_mb": 300.0, "levels": [{**level(4), "steps_fps": 15.0, "rss_mb": 310.0}]}}
 
 
 def test_goals_follow_the_numbers():
@@ -25,3 +27,4 @@ def test_report_has_one_row_per_load_level():
     text = to_markdown(_result(drop_rate=0.005, p95=40.0, growth=1.0))
     assert "| 12 | 180 | 180 | 90 | 0.50% | 5 | 40 | 900 |" in text
     assert "Serving many streams" in text
+    assert "The bundled detector (d) on openvino" in text and "| 4 | 60 | 60 | 15 | 0.00% | 5 | 40 | 310 |" in text

@@ -79,7 +79,7 @@ def replicas(ray_cluster):
     proxy's HOST:PORT and the command's process."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "streamact", "serve", "--ray", ray_cluster, "--replicas", "2",
-                               "--port", str(port), "--token", TOKEN, "--workers", "1", "--idle-timeout", "600"],
+                               "--port", str(port), "--token", TOKEN, "--idle-timeout", "600"],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     hang_guard = threading.Timer(300, server.kill)  # the command never saying it serves fails the test
     hang_guard.start()
@@ -131,7 +131,22 @@ def test_streams_stay_on_their_replica_and_a_dying_replica_ends_only_its_streams
         assert again.instance != victim and again.send(3) == [0, 2]
 
 
-# After the test above: it stops the replicas.
+@pytest.mark.slow  # the replicas of the fixture
+def test_a_second_serve_on_another_port_is_refused_and_leaves_the_running_one_alone(replicas, ray_cluster):
+    """Ray Serve keeps the port it was first started with; a command asking for another one would deploy replicas
+    nobody finds there, so it is refused before it deploys anything."""
+    from streamact.errors import UserError
+
+    other = free_port()
+    with pytest.raises(UserError, match=rf"^Ray Serve already runs on the Ray cluster at \S+ with another host or "
+                                        rf"port, and keeps them \(--host 127.0.0.1 --port {other} would be ignored\)"):
+        serve_replicas(ServerSpec("tsm_efficientnet_lite0_stream_gestures"), address=ray_cluster, replicas=1,
+                       host="127.0.0.1", port=other, block=False)
+    status, text = get(f"http://{replicas[0]}/healthz")  # the running server was not touched
+    assert status == 200 and json.loads(text)["instance"]
+
+
+# After the tests above: it stops the replicas.
 @pytest.mark.slow  # the replicas of the fixture
 def test_the_command_gives_its_options_to_the_replicas_and_takes_them_down_on_sigterm(replicas):
     from websockets.exceptions import ConnectionClosed
@@ -142,6 +157,7 @@ def test_the_command_gives_its_options_to_the_replicas_and_takes_them_down_on_si
     assert get(f"http://{address}/api/info")[0] == 401  # the command's --token reached the replicas
     status, text = get(f"http://{address}/api/info?token={TOKEN}")
     assert status == 200 and json.loads(text)["limits"]["idle_timeout_s"] == 600
+    assert json.loads(text)["workers"] == 1  # the one CPU Ray reserved for the replica, not every core here
     with contextlib.ExitStack() as connections:
         stream = Stream(connections, f"ws://{address}/ws?token={TOKEN}")
         assert stream.send(3) == [0, 2]

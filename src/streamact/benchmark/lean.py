@@ -305,7 +305,8 @@ def _detector_markdown(det: dict, samples: int) -> str:
     acc = det["accuracy"]
     c, t, h, w = det["clip"]
     row = {"step input": f"{t} frames at {h}x{w}",
-           **{f"{k} ms: wall / CPU": f"{det[f'{k}_ms']:.2f} / {det[f'{k}_cpu_ms']:.2f}" for k in ("fp32", "bf16", "int8")},
+           **{f"{k} ms: wall / CPU": f"{det[f'{k}_ms']:.2f} / {det[f'{k}_cpu_ms']:.2f}"
+              for k in ("fp32", "bf16", "int8")},
            "int8 vs bf16 (CPU)": f"{det['bf16_cpu_ms'] / det['int8_cpu_ms']:.2f}x",
            **{f"{label} fp32 / bf16 / int8": " / ".join(f"{100 * acc[k][key]:.1f}" for k in ("fp32", "bf16", "int8"))
               for label, key in (("frame-mAP@0.5", "frame_map@0.5"), ("video-mAP@0.2", "video_map@0.2"),

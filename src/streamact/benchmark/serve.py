@@ -4,6 +4,7 @@
     frames/s ──► `streamact serve` (its own process, loopback, the bundled model on its default runtime)
         ──► per N: processed frames/s, model steps/s, drop rate, p50 / p95 end-to-end latency, server RSS
     then connect / send / disconnect cycles for the soak length ──► the server's RSS over time
+    then the bundled detector the same way (a synthetic detection video, fewer streams)
 
 The client and the server share the machine's cores, as they would on a box serving its own cameras; the client
 sends on a fixed clock, so a server that falls behind shows up as drops and latency.
@@ -34,21 +35,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _write_video(path: Path, *, seconds: float) -> None:
-    from streamact.data.synthetic.streams import iter_stream_frames
+def _encoded_frames(source: str, seconds: float) -> list[bytes]:
+    """JPEG frames of `seconds` of a source, through a video file as a camera's frames would be."""
+    from streamact.io.sources import open_source
     from streamact.io.writer import VideoWriter
+    from streamact.serve.loadgen import encode_video_frames
 
-    with VideoWriter(path, FPS) as writer:
-        for i, (frame, _) in enumerate(iter_stream_frames(seed=5)):
-            if i >= seconds * FPS:
-                break
-            writer.write(frame)
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "video.mp4"
+        with VideoWriter(video, FPS) as writer, open_source(source) as frames:
+            for i, (frame, _) in enumerate(frames):
+                if i >= seconds * FPS:
+                    break
+                writer.write(frame)
+        return encode_video_frames(video)
 
 
-def start_server(port: int, *, max_streams: int, timeout_s: float = 300.0) -> subprocess.Popen:
-    """`streamact serve` in its own process on 127.0.0.1:`port`, once it answers /healthz."""
+def start_server(port: int, *, max_streams: int, model: str | None = None,
+                 timeout_s: float = 300.0) -> subprocess.Popen:
+    """`streamact serve` (with `model`, else its default) in its own process on 127.0.0.1:`port`, once it answers
+    /healthz."""
     command = [sys.executable, "-m", "streamact", "serve", "--port", str(port), "--max-streams", str(max_streams),
-               "--idle-timeout", "120"]
+               "--idle-timeout", "120", *(["--model", model] if model else [])]
     server = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + timeout_s
     while True:
@@ -72,34 +80,45 @@ def run(*, quick: bool = False, data_root: Path | None = None) -> dict:
             up to 32 streams and a 30-minute soak.
         data_root: unused (the frames are generated).
     """
+    from streamact.cli.detect import DEFAULT_MODEL as DETECTOR
     from streamact.cli.recognize import DEFAULT_MODEL
-    from streamact.serve.loadgen import encode_video_frames, run_streams, server_metrics, soak
 
     levels = (1, 4, 8, 12, 16) if quick else (1, 4, 8, 12, 16, 24, 32)
+    detector_levels = (1, 4) if quick else (1, 2, 4, 8)
     seconds, soak_s = (8.0, 60.0) if quick else (30.0, 1800.0)
     result: dict = {"quick": quick, "model": DEFAULT_MODEL, "fps": FPS, "seconds_per_level": seconds}
-    with tempfile.TemporaryDirectory() as tmp:
-        video = Path(tmp) / "gestures.mp4"
-        _write_video(video, seconds=20)
-        frames = encode_video_frames(video)
-        result["frame"] = {"size": "160x160 JPEG", "mean_bytes": round(sum(map(len, frames)) / len(frames))}
+    frames = _encoded_frames("synthetic:gestures?seed=5&num=inf", seconds=20)
+    result["frame"] = {"size": "160x160 JPEG", "mean_bytes": round(sum(map(len, frames)) / len(frames))}
+    result.update(_levels(None, frames, levels, seconds, soak_s=soak_s))
+    _progress(f"the detector {DETECTOR} ...")
+    detection_frames = _encoded_frames("synthetic:detection?seed=5&frames=300", seconds=20)
+    result["detector"] = {"model": DETECTOR, "frame": {"size": "160x120 JPEG", "mean_bytes": round(
+        sum(map(len, detection_frames)) / len(detection_frames))},
+                          **_levels(DETECTOR, detection_frames, detector_levels, seconds)}
+    return result
+
+
+def _levels(model: str | None, frames: list[bytes], levels: tuple[int, ...], seconds: float, *,
+            soak_s: float | None = None) -> dict:
+    """A server of `model` (None: the default) under each number of streams, then (with `soak_s`) the soak."""
+    from streamact.serve.loadgen import run_streams, server_metrics, soak
+
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     _progress("starting the server ...")
-    server = start_server(port, max_streams=max(levels) + 8)
+    server = start_server(port, max_streams=max(levels) + 8, model=model)
     try:
-        result["runtime"] = _info(base)["runtime"]
-        result["rss_idle_mb"] = server_metrics(base)["rss_mb"]
-        result["levels"] = []
+        result = {"runtime": _info(base)["runtime"], "rss_idle_mb": server_metrics(base)["rss_mb"], "levels": []}
         for n in levels:
             _progress(f"{n} streams at {FPS:g} frames/s for {seconds:g} s ...")
             result["levels"].append(run_streams(base, frames, streams=n, fps=FPS, seconds=seconds))
-        _progress(f"soak: connect / disconnect for {soak_s:g} s ...")
-        result["soak"] = soak(base, frames, seconds=soak_s)
+        if soak_s is not None:
+            _progress(f"soak: connect / disconnect for {soak_s:g} s ...")
+            result["soak"] = soak(base, frames, seconds=soak_s)
+        return result
     finally:
         server.terminate()
         server.wait(30)
-    return result
 
 
 def _info(base: str) -> dict:
@@ -128,10 +147,9 @@ def goals(result: dict) -> list[dict]:
 def to_markdown(result: dict) -> str:
     from streamact.benchmark.common import markdown_table
 
-    rows = [{"streams": r["streams"], "frames/s sent": f"{r['streams'] * r['fps']:g}",
-             "processed frames/s": f"{r['processed_fps']:g}", "model steps/s": f"{r['steps_fps']:g}",
-             "drop rate": f"{100 * r['drop_rate']:.2f}%", "p50 ms": f"{r['latency_ms']['p50']:g}",
-             "p95 ms": f"{r['latency_ms']['p95']:g}", "server RSS MB": f"{r['rss_mb']:g}"} for r in result["levels"]]
+    rows = _level_rows(result["levels"])
+    detector = result["detector"]
+    detector_rows = _level_rows(detector["levels"])
     soak_result = result["soak"]
     return "\n".join([
         f"## Serving many streams{' — quick run' if result['quick'] else ''}\n",
@@ -148,7 +166,20 @@ def to_markdown(result: dict) -> str:
         f"RSS (MB) sampled along the way: {', '.join(f'{v:g}' for v in soak_result['rss_mb'])}.\n",
         markdown_table(goals(result), ["goal", "measured", "met"]),
         "",
+        f"The bundled detector ({detector['model']}) on {detector['runtime']}, the same way, with "
+        f"{detector['frame']['size']} frames (about {detector['frame']['mean_bytes']} bytes) of a synthetic "
+        "detection scene: every frame is answered (zero delay) with the boxes of the latest step, and the model "
+        f"steps on every fourth frame over the clip it completes. Idle server: {detector['rss_idle_mb']} MB RSS.\n",
+        markdown_table(detector_rows, list(detector_rows[0])),
+        "",
         "Not measured: batching several streams' frames into one inference call. Each stream's state lives in "
         "its own OpenVINO infer request (batch 1, the state in the plugin); a batched step would move every "
         "stream's state in and out of Python on each frame, which the stateful design avoids.",
     ])
+
+
+def _level_rows(levels: list[dict]) -> list[dict]:
+    return [{"streams": r["streams"], "frames/s sent": f"{r['streams'] * r['fps']:g}",
+             "processed frames/s": f"{r['processed_fps']:g}", "model steps/s": f"{r['steps_fps']:g}",
+             "drop rate": f"{100 * r['drop_rate']:.2f}%", "p50 ms": f"{r['latency_ms']['p50']:g}",
+             "p95 ms": f"{r['latency_ms']['p95']:g}", "server RSS MB": f"{r['rss_mb']:g}"} for r in levels]

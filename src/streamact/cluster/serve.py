@@ -20,7 +20,7 @@ import logging
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from streamact.cluster import connect
 from streamact.errors import UserError
@@ -97,9 +97,38 @@ class _Replica:
         from streamact.serve.app import create_app
 
         runtime, _ = load_runtime_or_fallback(self.spec.model, runtime=self.spec.runtime,
-                                              precision=self.spec.precision)
+                                              precision=self.spec.precision,
+                                              num_threads=self.spec.app_options.get("workers"))
         replica = serve.get_replica_context().replica_id.unique_id
         return create_app(runtime, model_name=self.spec.model, instance=replica, **self.spec.app_options)
+
+
+def _start_serve(serve, host: str, port: int, address: str) -> None:
+    """Start Ray Serve's proxies on HOST:PORT, or join the Ray Serve already running on the cluster if it listens
+    there.
+
+    Raises:
+        UserError: it runs with another host or port: Ray Serve keeps its first HTTP options and would only log that
+            it ignores the new ones, leaving the user with replicas where they are not looking.
+    """
+    ignored: list[str] = []
+
+    class _Ignored(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "HTTP config differs" in record.getMessage():
+                ignored.append(record.getMessage())
+
+    logger = logging.getLogger("ray.serve")
+    handler = _Ignored()
+    logger.addHandler(handler)
+    try:
+        serve.start(http_options={"host": host, "port": port})
+    finally:
+        logger.removeHandler(handler)
+    if ignored:
+        raise UserError(f"Ray Serve already runs on the Ray cluster at {address} with another host or port, and keeps "
+                        f"them (--host {host} --port {port} would be ignored); use its port, or stop it first "
+                        "(`serve shutdown -y`)")
 
 
 def serve_replicas(spec: ServerSpec, *, address: str, replicas: int, host: str, port: int,
@@ -111,12 +140,13 @@ def serve_replicas(spec: ServerSpec, *, address: str, replicas: int, host: str, 
         address: as for `streamact.cluster.connect`.
         replicas: how many copies; Ray places them on the cluster's machines by their free CPUs.
         host, port: where Ray Serve's proxy listens (on every machine of the cluster that runs one).
-        cpus_per_replica: CPUs Ray reserves for each replica (the CLI: 1).
+        cpus_per_replica: CPUs Ray reserves for each replica (the CLI: 1); unless the app options set
+            ``workers``, each replica runs that many inference threads (its model's and its app's).
         block: serve until interrupted (Ctrl-C, SIGTERM), then shut Ray Serve down; else return once it runs.
 
     Raises:
-        UserError: the cluster does not answer, or has fewer CPUs than the replicas need (Ray Serve would wait for
-            them for ever).
+        UserError: the cluster does not answer, has fewer CPUs than the replicas need (Ray Serve would wait for
+            them for ever), or runs Ray Serve on another host or port.
     """
     ray = connect(address)
     from ray import serve
@@ -131,8 +161,13 @@ def serve_replicas(spec: ServerSpec, *, address: str, replicas: int, host: str, 
                         f"({cpus_per_replica:g} each), the Ray cluster at {address} has {cpus:g}; add machines to "
                         "it or ask for fewer replicas")
 
+    _start_serve(serve, host, port, address)
+    options = dict(spec.app_options)
+    if options.get("workers") is None:  # the CPUs Ray reserved for the replica, not every core of its machine
+        options["workers"] = max(1, int(cpus_per_replica))
+    spec = replace(spec, app_options=options)
+
     def deploy() -> None:
-        serve.start(http_options={"host": host, "port": port})
         # A WebSocket stream is one request for its whole life: a replica takes as many as one server would.
         ongoing = uvicorn_options(spec.app_options.get("limits", Limits()))["limit_concurrency"]
         deployment = serve.deployment(serve.ingress()(_Replica), name=DEPLOYMENT, num_replicas=replicas,

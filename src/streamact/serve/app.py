@@ -10,7 +10,7 @@
 Endpoints (OpenAPI schema at /openapi.json, browsable at /docs):
 
 * ``GET /`` the live page; ``GET /healthz``; ``GET /metrics`` (streams, frames in / processed / dropped,
-  latency percentiles, memory); ``GET /api/info`` (model, labels, limits);
+  latency percentiles, memory); ``GET /api/info`` (model, labels, limits, worker threads);
 * ``POST /api/streams`` opens a server-side source (file or folder under an allowed root, an allowed URL, a
   camera index if cameras are allowed, ``synthetic:gestures``), ``GET /api/streams`` lists, ``GET`` / ``DELETE
   /api/streams/{id}`` describes / stops one, ``GET /api/streams/{id}/results?after=SEQ`` polls its results;
@@ -157,16 +157,17 @@ def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
     """
     cfg = runtime.pretrained_cfg
     detector = getattr(runtime, "detection", None) is not None
+    workers = workers or os.cpu_count() or 2
     info = {"model": model_name, "runtime": getattr(runtime, "name", type(runtime).__name__),
             "labels": list(cfg.label_names or [str(i) for i in range(cfg.num_classes)]),
             "frame_interval": cfg.frame_interval, "task": "detection" if detector else "recognition",
-            "limits": asdict(limits), "token_required": token is not None, "instance": instance}
+            "limits": asdict(limits), "token_required": token is not None, "instance": instance, "workers": workers}
     factory = detection_engines(runtime) if detector else recognition_engines(runtime)
     feeders: dict[str, threading.Event] = {}  # server-side stream id -> its source thread's stop flag
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        executor = ThreadPoolExecutor(workers or os.cpu_count() or 2, thread_name_prefix="streamact-serve")
+        executor = ThreadPoolExecutor(workers, thread_name_prefix="streamact-serve")
         app.state.manager = SessionManager(factory, executor, limits)
         await asyncio.get_running_loop().run_in_executor(executor, app.state.manager.warm_up)
         reaper = asyncio.create_task(_reap(app.state.manager, reap_every_s or limits.idle_timeout_s / 4))
