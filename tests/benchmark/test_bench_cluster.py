@@ -10,7 +10,7 @@ def _corpus(engine: str, workers: int, first_s: float, steady: float, videos_per
 
 def _streams(server: str, n: int, p50: float) -> dict:
     return {"server": server, "streams": n, "fps": 15.0, "seconds": 8.0, "sent": 120 * n,
-            "processed_fps": 15.0 * n, "steps_fps": 7.5 * n, "drop_rate": 0.0125,
+            "processed_fps": 15.0 * n, "results_fps": 7.5 * n, "drop_rate": 0.0125,
             "latency_ms": {"p50": p50, "p95": 2 * p50}, "rss_mb": 500.0}
 
 

@@ -5,7 +5,7 @@ from streamact.benchmark.serve import goals, to_markdown
 def _result(*, drop_rate: float, p95: float, growth: float) -> dict:
     def level(n):
         return {"streams": n, "fps": 15.0, "seconds": 8, "sent": 120 * n, "processed_fps": 15.0 * n,
-                "steps_fps": 7.5 * n, "drop_rate": drop_rate if n == 12 else 0.0,
+                "results_fps": 7.5 * n, "drop_rate": drop_rate if n == 12 else 0.0,
                 "latency_ms": {"p50": 5.0, "p95": p95}, "rss_mb": 900.0}
 
     return {"quick": True, "model": "m", "runtime": "openvino", "fps": 15.0, "seconds_per_level": 8,
@@ -14,7 +14,7 @@ def _result(*, drop_rate: float, p95: float, growth: float) -> dict:
             "soak": {"seconds": 60, "cycles": 3, "streams_opened": 12, "rss_mb": [900.0, 900.0 + growth],
                      "growth_mb": growth, "open_after": 0},
             "detector": {"model": "d", "runtime": "openvino", "frame": {"size": "160x120 JPEG", "mean_bytes": 4000},
-                         "rss_idle_mb": 300.0, "levels": [{**level(4), "steps_fps": 15.0, "rss_mb": 310.0}]}}
+                         "rss_idle_mb": 300.0, "levels": [{**level(4), "results_fps": 15.0, "rss_mb": 310.0}]}}
 
 
 def test_goals_follow_the_numbers():

@@ -69,3 +69,24 @@ def test_top_k_order_and_clipping():
                           source_size=(80, 80), top_k=2)
     assert [(o.label, round(o.score, 2)) for o in out] == [(1, 0.8), (1, 0.5)]
     assert out[0].boxes.min() >= 0 and out[0].boxes.max() <= 79
+
+
+def test_a_negative_size_decodes_to_a_point_box_that_suppression_can_compare():
+    """A blank frame (the server's warm-up) can regress sizes below zero; such boxes became x2 < x1, of zero
+    '+1' area, and IoU between two of them was 0 / 0."""
+    import warnings
+
+    from streamact.inference.tubes import nms_tubelets
+
+    h = w = 8
+    heat = np.zeros((2, h, w), np.float32)
+    heat[0, 3, 3], heat[1, 3, 3] = 0.6, 0.5
+    size = np.full((2, h, w), -2.0, np.float32)
+    tubelets = decode_tubelets(heat, np.zeros((2, h, w), np.float32), size, end_frame=4, clip_len=4,
+                               source_size=(h, w), top_k=2)
+    for t in tubelets:
+        np.testing.assert_allclose(t.boxes[0], [3, 3, 3, 3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = nms_tubelets(tubelets)
+    assert [round(t.score, 6) for t in kept] == [0.6, 0.0]  # the same point: the best one suppresses the other

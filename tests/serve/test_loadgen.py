@@ -18,7 +18,7 @@ def test_concurrent_streams_are_counted_from_both_ends(runtime):
         metrics = server_metrics(url)
     assert result["sent"] == 60 and metrics["frames_in"] + metrics["rate_limited"] == 60
     assert result["processed_fps"] == pytest.approx(metrics["processed"], rel=1e-6)  # over 1 s
-    assert result["steps_fps"] == metrics["predictions"] > 0
+    assert result["results_fps"] == metrics["predictions"] > 0
     assert result["drop_rate"] == pytest.approx((metrics["dropped"] + metrics["rate_limited"]) / 60, abs=1e-5)
     assert 0 <= result["latency_ms"]["p50"] <= result["latency_ms"]["p95"]
     assert metrics["streams"] == 0 and metrics["streams_closed"] == 3

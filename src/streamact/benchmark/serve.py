@@ -2,7 +2,7 @@
 
     synthetic gesture video (mp4 file) ──► JPEG frames ──► client (this process): N WebSocket streams at 15
     frames/s ──► `streamact serve` (its own process, loopback, the bundled model on its default runtime)
-        ──► per N: processed frames/s, model steps/s, drop rate, p50 / p95 end-to-end latency, server RSS
+        ──► per N: processed frames/s, results/s, drop rate, p50 / p95 end-to-end latency, server RSS
     then connect / send / disconnect cycles for the soak length ──► the server's RSS over time
     then the bundled detector the same way (a synthetic detection video, fewer streams)
 
@@ -157,8 +157,9 @@ def to_markdown(result: dict) -> str:
         f"sends N concurrent WebSocket streams of {result['frame']['size']} frames (about "
         f"{result['frame']['mean_bytes']} bytes each, from a synthetic gesture video file) at {result['fps']:g} "
         f"frames/s each for {result['seconds_per_level']:g} s per level, on loopback. Latency: frame sent to its "
-        "prediction received (the model steps on every second frame). Drops: frames replaced by a newer one before "
-        f"the model got to them, or refused over the rate limit. Idle server: {result['rss_idle_mb']} MB RSS.\n",
+        "prediction received (the model steps on every second frame, and each step is one result). Drops: frames "
+        "replaced by a newer one before the model got to them, or refused over the rate limit. Idle server: "
+        f"{result['rss_idle_mb']} MB RSS.\n",
         markdown_table(rows, list(rows[0])),
         "",
         f"Soak: {soak_result['seconds']:g} s of connect / send 10 frames / disconnect cycles, 4 streams at a "
@@ -168,8 +169,9 @@ def to_markdown(result: dict) -> str:
         "",
         f"The bundled detector ({detector['model']}) on {detector['runtime']}, the same way, with "
         f"{detector['frame']['size']} frames (about {detector['frame']['mean_bytes']} bytes) of a synthetic "
-        "detection scene: every frame is answered (zero delay) with the boxes of the latest step, and the model "
-        f"steps on every fourth frame over the clip it completes. Idle server: {detector['rss_idle_mb']} MB RSS.\n",
+        "detection scene: every frame is answered (zero delay, one result per frame) with the boxes of the latest "
+        "step, and the model steps on every fourth frame over the clip it completes. Idle server: "
+        f"{detector['rss_idle_mb']} MB RSS.\n",
         markdown_table(detector_rows, list(detector_rows[0])),
         "",
         "Not measured: batching several streams' frames into one inference call. Each stream's state lives in "
@@ -180,6 +182,6 @@ def to_markdown(result: dict) -> str:
 
 def _level_rows(levels: list[dict]) -> list[dict]:
     return [{"streams": r["streams"], "frames/s sent": f"{r['streams'] * r['fps']:g}",
-             "processed frames/s": f"{r['processed_fps']:g}", "model steps/s": f"{r['steps_fps']:g}",
+             "processed frames/s": f"{r['processed_fps']:g}", "results/s": f"{r['results_fps']:g}",
              "drop rate": f"{100 * r['drop_rate']:.2f}%", "p50 ms": f"{r['latency_ms']['p50']:g}",
              "p95 ms": f"{r['latency_ms']['p95']:g}", "server RSS MB": f"{r['rss_mb']:g}"} for r in levels]

@@ -70,6 +70,7 @@ def decode_tubelets(heatmap: np.ndarray, movement: np.ndarray, size: np.ndarray,
         centres = np.array([x, y], np.float64) + mov  # (K, 2)
         cells = np.clip(np.floor(centres + 0.5), 0, [w - 1, h - 1]).astype(np.int64)  # where each clip's size is read
         wh = size.reshape(k, 2, h, w)[np.arange(k), :, cells[:, 1], cells[:, 0]].astype(np.float64)  # (K, 2)
+        wh = np.maximum(wh, 0.0)  # a regressed size below zero (an untrained or blank input) is a point, not x2 < x1
         boxes = np.concatenate([centres - wh / 2, centres + wh / 2], axis=1) * scale  # (K, 4) source pixels
         boxes = np.clip(boxes, 0, [src_w - 1, src_h - 1, src_w - 1, src_h - 1])
         out.append(Tubelet(label, score, frames.copy(), boxes.astype(np.float32)))

@@ -95,9 +95,10 @@ def run_streams(base_url: str, frames: list[bytes], *, streams: int, fps: float 
 
     Returns:
         ``streams``, ``sent``, ``processed_fps`` (frames the server took into its engines per second, all
-        streams), ``steps_fps`` (model steps, i.e. predictions, per second), ``drop_rate`` (frames dropped as stale
-        or refused over the limit, over those sent), ``latency_ms`` ({p50, p95}: frame sent to its prediction
-        received) and ``rss_mb`` (the server's, after the run).
+        streams), ``results_fps`` (``prediction`` messages per second: a recognizer's model steps, a detector's
+        answered frames), ``drop_rate`` (frames dropped as stale or refused over the limit, over those sent),
+        ``latency_ms`` ({p50, p95}: frame sent to its prediction received) and ``rss_mb`` (the server's, after
+        the run).
     """
     url = base_url.replace("http://", "ws://") + "/ws"
     results = asyncio.run(_run_streams(url, frames, streams, fps, seconds))
@@ -106,7 +107,7 @@ def run_streams(base_url: str, frames: list[bytes], *, streams: int, fps: float 
     lost = sum(r["dropped"] + r["rate_limited"] for r in results)
     return {"streams": streams, "fps": fps, "seconds": seconds, "sent": sent,
             "processed_fps": round(sum(r["processed"] for r in results) / seconds, 1),
-            "steps_fps": round(sum(r["predictions"] for r in results) / seconds, 1),
+            "results_fps": round(sum(r["predictions"] for r in results) / seconds, 1),
             "drop_rate": round(lost / max(sent, 1), 5),
             "latency_ms": {"p50": round(float(np.percentile(latencies, 50)), 1) if len(latencies) else None,
                            "p95": round(float(np.percentile(latencies, 95)), 1) if len(latencies) else None},
