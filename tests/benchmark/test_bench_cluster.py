@@ -36,7 +36,7 @@ def test_report_has_every_run_and_says_the_machine_is_shared():
     assert "| Ray Data actors | 2 | 0.50 | 76.8 | 10.0 | 6.0 s | 0.95 | 90 |" in text
     assert "| 2 replicas | 2 | 30 | 30 | 1.25% | 15 | 30 |" in text
     assert "8 synthetic gesture videos of 96 frames" in text and "its start, 6.2 s, not counted" in text
-    assert "shared with other jobs: load average 3.5 at the start, 4.0 at the end" in text
+    assert "(2 CPU cores; load average 3.5 at the start, 4.0 at the end)" in text
 
 
 def test_expectations_carry_the_runs_costs_of_ray():

@@ -245,7 +245,7 @@ def to_markdown(result: dict) -> str:
     return "\n".join([
         f"## Beyond one machine: corpus on Ray Data, server replicas on Ray Serve"
         f"{' — quick run' if result['quick'] else ''}\n",
-        f"All on this one machine ({result['cpus']} CPU cores, shared with other jobs: load average "
+        f"All on this one machine ({result['cpus']} CPU cores; load average "
         f"{result['load_average_start']} at the start, {result['load_average_end']} at the end), so the numbers show "
         "what Ray costs, not what more machines gain; the scaling to expect on more is below.\n",
         f"**Corpus** (`recognize --batch`): {first['videos']} synthetic gesture videos of "
