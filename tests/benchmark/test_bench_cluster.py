@@ -29,7 +29,7 @@ def test_overheads_are_ray_minus_pool_at_each_worker_count():
         {"workers": 2, "start-up (Ray − pool)": "+3.50 s", "per video once running (Ray − pool)": "+50 ms"}]
 
 
-def test_report_has_every_run_and_says_the_machine_is_shared():
+def test_report_has_every_run_and_the_load_it_ran_under():
     text = to_markdown(_result())
     assert text.startswith("## Beyond one machine: corpus on Ray Data, server replicas on Ray Serve — quick run\n")
     assert "| local process pool | 1 | 0.80 | 76.8 | 10.0 | 2.0 s | 0.50 | 10 |" in text

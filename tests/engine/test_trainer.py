@@ -41,6 +41,18 @@ class Recorder:
                 raise RuntimeError("simulated crash")
 
 
+
+def linked_copy(gestures, root, **splits: str):
+    """`root` as a copy of the gesture set made of symlinks, with the annotation files in `splits` (``val="..."``)
+    replaced by the given text."""
+    root.mkdir()
+    for f in gestures.iterdir():
+        (root / f.name).symlink_to(f)
+    for split, text in splits.items():
+        (root / f"{split}.csv").unlink()
+        (root / f"{split}.csv").write_text(text)
+    return root
+
 def test_fit_writes_logs_and_checkpoints(gestures, tmp_path):
     trainer = Trainer(tiny_config(gestures, tmp_path), progress=False)
     metrics = trainer.fit()
@@ -150,25 +162,16 @@ def test_a_split_smaller_than_a_batch_trains_on_it_and_says_so(gestures, tmp_pat
 
 
 def test_empty_validation_split_trains_without_validation_and_says_so(gestures, tmp_path, caplog):
-    root = tmp_path / "data"
-    root.mkdir()
-    for f in gestures.iterdir():
-        (root / f.name).symlink_to(f)
-    (root / "val.csv").unlink()
-    (root / "val.csv").write_text("")
+    root = linked_copy(gestures, tmp_path / "data", val="")
     metrics = Trainer(tiny_config(root, tmp_path / "run", "--epochs=1"), progress=False).fit()
     assert "validation split 'val' is empty: training without validation" in caplog.text
     assert "val_top1" not in metrics and (tmp_path / "run" / "last.pt").exists()
 
 
 def test_bad_annotation_lines_stop_training_with_one_user_error(gestures, tmp_path):
-    root = tmp_path / "data"
-    root.mkdir()
-    for f in gestures.iterdir():
-        (root / f.name).symlink_to(f)
-    (root / "train.csv").unlink()
     lines = (gestures / "train.csv").read_text().splitlines()
-    (root / "train.csv").write_text("\n".join(lines[:2] + ["000001;wave_hello", "000002"] + lines[2:]) + "\n")
+    root = linked_copy(gestures, tmp_path / "data",
+                       train="\n".join(lines[:2] + ["000001;wave_hello", "000002"] + lines[2:]) + "\n")
     with pytest.raises(UserError, match=r"train\.csv:3: unknown class name 'wave_hello'") as info:
         Trainer(tiny_config(root, tmp_path / "run"), progress=False)
     assert "\n" not in str(info.value)
@@ -181,10 +184,7 @@ def test_nan_loss_stops_clearly(gestures, tmp_path):
 
 
 def test_corrupt_videos_are_skipped_and_counted(gestures, tmp_path):
-    root = tmp_path / "data"
-    root.mkdir()
-    for f in gestures.iterdir():
-        (root / f.name).symlink_to(f)
+    root = linked_copy(gestures, tmp_path / "data")
     videos = root / "videos"
     videos.unlink()
     videos.mkdir()
@@ -245,25 +245,15 @@ def test_init_weights_starts_from_a_checkpoint_in_causal_form(gestures, tmp_path
 
 
 def test_empty_training_split_is_a_user_error(gestures, tmp_path):
-    root = tmp_path / "data"
-    root.mkdir()
-    for f in gestures.iterdir():
-        (root / f.name).symlink_to(f)
-    (root / "train.csv").unlink()
-    (root / "train.csv").write_text("")
+    root = linked_copy(gestures, tmp_path / "data", train="")
     with pytest.raises(UserError, match="the training split 'train' has no clips"):
         Trainer(tiny_config(root, tmp_path / "run"), progress=False)
 
 
 def test_an_unlabelled_split_is_not_trained_or_validated_on(gestures, tmp_path, caplog):
     # The val split written the way Jester ships its test split: ids only.
-    root = tmp_path / "data"
-    root.mkdir()
-    for f in gestures.iterdir():
-        (root / f.name).symlink_to(f)
-    (root / "val.csv").unlink()
     ids = [line.split(";")[0] for line in (gestures / "val.csv").read_text().splitlines()]
-    (root / "val.csv").write_text("".join(f"{i}\n" for i in ids))
+    root = linked_copy(gestures, tmp_path / "data", val="".join(f"{i}\n" for i in ids))
     with pytest.raises(UserError, match="the training split 'val' is unlabelled; train on a labelled split"):
         Trainer(tiny_config(root, tmp_path / "run", "--data.train_split=val"), progress=False)
     metrics = Trainer(tiny_config(root, tmp_path / "run", "--epochs=1"), progress=False).fit()

@@ -233,7 +233,7 @@ def _tube_summary(tubes, labels: list[str], source: str, fps: float) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    from streamact.cli.recognize import _open_output
+    from streamact.cli.recognize import finish_run, open_output
     from streamact.inference.detection import DetectionEngine
     from streamact.io.errors import VideoError
     from streamact.io.sources import open_source
@@ -266,7 +266,7 @@ def main(args: argparse.Namespace) -> int:
     with source:
         jsonl = None
         try:
-            jsonl = _open_output(args.out_jsonl)
+            jsonl = open_output(args.out_jsonl)
             summary, tubes = run_detection(source, engine, jsonl=jsonl, video_path=args.out_video,
                                            max_frames=args.max_frames, progress=not args.no_progress)
         finally:
@@ -278,14 +278,4 @@ def main(args: argparse.Namespace) -> int:
                                                indent=1) + "\n")
     print(f"{summary['source']}: {summary['frames']} frames, {summary['detections']} boxes, {summary['tubes']} "
           f"tubes, {summary['fps']} frames/s, latency p50 {summary['latency_ms']['p50']} ms", file=sys.stderr)
-    written = [p for p in (args.out_jsonl, args.out_video, args.tubes) if p and p != "-"]
-    if written:
-        print(f"wrote {', '.join(written)}", file=sys.stderr)
-    if summary["interrupted"]:
-        print("interrupted", file=sys.stderr)
-        return 130
-    if summary["error"] is not None:
-        print(f"error: the stream ended early: {summary['error']} (outputs hold the {summary['frames']} frames "
-              "before it)", file=sys.stderr)
-        return 1
-    return 0
+    return finish_run(summary, (args.out_jsonl, args.out_video, args.tubes))

@@ -425,7 +425,7 @@ def _summary_line(s: dict) -> str:
     return text
 
 
-def _open_output(spec: str | None):
+def open_output(spec: str | None):
     """A text file for FILE, stdout for '-', None for no output."""
     if spec is None:
         return None
@@ -482,7 +482,7 @@ def main(args: argparse.Namespace) -> int:
     with source:
         jsonl = events = None
         try:
-            jsonl, events = _open_output(args.out_jsonl), _open_output(args.events)
+            jsonl, events = open_output(args.out_jsonl), open_output(args.events)
             summary = run_recognition(source, engine, detector=detector, jsonl=jsonl, events=events,
                                       echo_events=events is not None and events is not sys.stdout,
                                       video_path=args.out_video, timeline_path=args.timeline,
@@ -492,7 +492,13 @@ def main(args: argparse.Namespace) -> int:
                 if file is not None and file is not sys.stdout:
                     file.close()
     print(_summary_line(summary), file=sys.stderr)
-    written = [p for p in (args.out_jsonl, args.events, args.out_video, args.timeline) if p and p != "-"]
+    return finish_run(summary, (args.out_jsonl, args.events, args.out_video, args.timeline))
+
+
+def finish_run(summary: dict, outputs) -> int:
+    """Say which of `outputs` (paths, None or '-' for none / stdout) were written and how the run ended; returns
+    the exit code: 0 done, 130 interrupted, 1 the source failed mid-stream (the outputs hold the frames before it)."""
+    written = [p for p in outputs if p and p != "-"]
     if written:
         print(f"wrote {', '.join(written)}", file=sys.stderr)
     if summary["interrupted"]:

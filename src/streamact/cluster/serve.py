@@ -16,6 +16,7 @@ about them may reach another one; with several replicas, use the WebSocket strea
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -181,12 +182,11 @@ def serve_replicas(spec: ServerSpec, *, address: str, replicas: int, host: str, 
     # SIGTERM as Ctrl-C, from here on: Ray's own handler would exit at once and leave the replicas running.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        deploy()
-        print(f"serving {spec.model} as {replicas} Ray Serve replica(s) on http://{host}:{port}/ (Ctrl-C stops "
-              "them)", file=sys.stderr)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):
+            deploy()
+            print(f"serving {spec.model} as {replicas} Ray Serve replica(s) on http://{host}:{port}/ (Ctrl-C stops "
+                  "them)", file=sys.stderr)
+            threading.Event().wait()
     finally:
         serve.delete(DEPLOYMENT)  # the replicas first, while the proxies are there to close their streams
         serve.shutdown()

@@ -62,7 +62,7 @@ class CachedVideo:
         return self
 
     def __exit__(self, *exc) -> None:
-        pass
+        """Nothing to release: the memory map closes with its array (a context manager like the video readers)."""
 
 
 class FrameCache:

@@ -331,10 +331,10 @@ def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
         queue = session.subscribe()
         sender = asyncio.create_task(_send_results(ws, queue))
         try:
-            await ws.send_json({"type": "hello", "stream": session.id, **info})
-            await _receive_frames(ws, session)
-        except (WebSocketDisconnect, RuntimeError):  # gone, possibly mid-message, or closed by the sender
-            pass
+            # gone, possibly mid-message, or closed by the sender
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await ws.send_json({"type": "hello", "stream": session.id, **info})
+                await _receive_frames(ws, session)
         finally:
             sender.cancel()
             session.unsubscribe(queue)

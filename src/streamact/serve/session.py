@@ -23,6 +23,7 @@ compiled model), never compiles anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import itertools
 import time
@@ -170,10 +171,8 @@ class Session:
         self.status = "closed"
         self.publish({"type": "closed", "reason": reason})
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
         self.engine = self.detector = None  # the engine's state (OpenVINO: its infer request) goes with it
         for queue in self._subscribers:
             _put_newest(queue, None)

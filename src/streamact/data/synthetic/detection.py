@@ -31,14 +31,12 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
 from streamact.data.datasets.detection import (
     JHMDB_FRAME_PATTERN,
@@ -46,6 +44,7 @@ from streamact.data.datasets.detection import (
     DetectionAnnotations,
     save_detection_annotations,
 )
+from streamact.data.synthetic.parallel import render_all
 from streamact.data.synthetic.render import _SKIN_TONES, _paint, _Scene, _sdf_capsule, _sdf_ellipse, _wobble
 
 __all__ = ["DETECTION_CLASSES", "MOTION_PAIRS", "generate_detection", "render_detection_video"]
@@ -440,18 +439,8 @@ def generate_detection(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tasks = [(variant, str(out_dir), seed, i, width, height, lengths) for i in range(num_videos)]
-    results = {}
-    with tqdm(total=len(tasks), desc=f"synth detection ({variant})", unit="video", disable=not progress) as bar:
-        if num_workers > 1:
-            with multiprocessing.Pool(num_workers) as pool:
-                for result in pool.imap_unordered(_write_video, tasks):
-                    results[result[0]] = result
-                    bar.update()
-        else:
-            for task in tasks:
-                result = _write_video(task)
-                results[result[0]] = result
-                bar.update()
+    results = render_all(_write_video, tasks, num_workers=num_workers, desc=f"synth detection ({variant})",
+                         progress=progress)
     names = [results[i][1] for i in range(num_videos)]
     gttubes: dict[str, dict[int, list[np.ndarray]]] = {}
     for _, name, _, tubes in (results[i] for i in range(num_videos)):

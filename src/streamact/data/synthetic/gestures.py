@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from streamact.data.records import VideoRecord
+from streamact.data.synthetic.parallel import render_all
 from streamact.data.synthetic.render import (
     FPS,
     GESTURE_CLASSES,
@@ -120,18 +119,8 @@ def _generate(
         (kind, str(out_dir), seed, i, GESTURE_CLASSES[i % num_classes], size, lengths, extra(i) if extra else None)
         for i in split_of
     ]
-    results = {}
-    with tqdm(total=len(tasks), desc=f"synth {kind}", unit="video", disable=not progress) as bar:
-        if num_workers > 1:
-            with multiprocessing.Pool(num_workers) as pool:
-                for result in pool.imap_unordered(_write_clip, tasks, chunksize=4):
-                    results[result[0]] = result
-                    bar.update()
-        else:
-            for task in tasks:
-                result = _write_clip(task)
-                results[result[0]] = result
-                bar.update()
+    results = render_all(_write_clip, tasks, num_workers=num_workers, desc=f"synth {kind}", progress=progress,
+                         chunksize=4)
 
     (out_dir / "labels.csv").write_text("".join(f"{name}\n" for name in GESTURE_CLASSES))
     records: dict[str, list[VideoRecord]] = {"train": [], "val": [], "test": []}

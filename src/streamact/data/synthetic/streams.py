@@ -18,14 +18,13 @@ which it performs every class, so a scene tells nothing about a label; the three
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from streamact.data.synthetic.gestures import _check_range
+from streamact.data.synthetic.parallel import render_all
 from streamact.data.synthetic.render import (
     _VISIBLE,
     _X,
@@ -209,19 +208,9 @@ def generate_stream_set(
         splits[name] = [seed * 1_000_000 + j for j in range(first, first + count)]
         first += count
     tasks = [(out_dir, s, num_gestures, size, tuple(gap), tuple(duration)) for seeds in splits.values() for s in seeds]
-    bar = tqdm(total=len(tasks), desc="streams", unit="stream", disable=not progress)
-    lines: dict[int, list[str]] = {}
-    if num_workers > 1:
-        with multiprocessing.get_context("spawn").Pool(num_workers) as pool:
-            for stream_seed, rows in pool.imap_unordered(_write_set_stream, tasks):
-                lines[stream_seed] = rows
-                bar.update()
-    else:
-        for task in tasks:
-            stream_seed, rows = _write_set_stream(task)
-            lines[stream_seed] = rows
-            bar.update()
-    bar.close()
+    lines = {stream_seed: rows for stream_seed, rows in render_all(
+        _write_set_stream, tasks, num_workers=num_workers, desc="streams", unit="stream", progress=progress,
+        start_method="spawn").values()}
     (out_dir / "classIdx.txt").write_text(
         "id,label,name\n" + "".join(f"{i + 1},{c},{c.replace('_', ' ')}\n" for i, c in enumerate(GESTURE_CLASSES)))
     header = "video,label,id,t_start,t_end,frames\n"
