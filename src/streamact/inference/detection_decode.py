@@ -27,7 +27,8 @@ def local_maxima(heatmap: np.ndarray) -> np.ndarray:
     """`heatmap` (C, h, w) with every value that is not the maximum of its 3x3 neighbourhood set to 0."""
     padded = np.pad(heatmap, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
     h, w = heatmap.shape[1:]
-    pooled = np.max([padded[:, dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)], axis=0)
+    rows = np.maximum(np.maximum(padded[:, :, :w], padded[:, :, 1:w + 1]), padded[:, :, 2:])  # max is separable
+    pooled = np.maximum(np.maximum(rows[:, :h], rows[:, 1:h + 1]), rows[:, 2:])
     return np.where(pooled == heatmap, heatmap, 0.0)
 
 
@@ -58,20 +59,18 @@ def decode_tubelets(heatmap: np.ndarray, movement: np.ndarray, size: np.ndarray,
     src_h, src_w = source_size
     scale = np.array([src_w / w, src_h / h, src_w / w, src_h / h])
     frames = key_frames(end_frame, k, clip_len)
-    out = []
-    for idx in order:
-        score = float(peaks[idx])
-        if score <= min_score:
-            break
-        label, cell = divmod(int(idx), h * w)
-        y, x = divmod(cell, w)  # floor division: the row of the peak
-        mov = movement[:, y, x].reshape(k, 2).astype(np.float64)  # (K, 2)
-        mov[-1] = 0.0  # the key frame's centre is the peak itself
-        centres = np.array([x, y], np.float64) + mov  # (K, 2)
-        cells = np.clip(np.floor(centres + 0.5), 0, [w - 1, h - 1]).astype(np.int64)  # where each clip's size is read
-        wh = size.reshape(k, 2, h, w)[np.arange(k), :, cells[:, 1], cells[:, 0]].astype(np.float64)  # (K, 2)
-        wh = np.maximum(wh, 0.0)  # a regressed size below zero (an untrained or blank input) is a point, not x2 < x1
-        boxes = np.concatenate([centres - wh / 2, centres + wh / 2], axis=1) * scale  # (K, 4) source pixels
-        boxes = np.clip(boxes, 0, [src_w - 1, src_h - 1, src_w - 1, src_h - 1])
-        out.append(Tubelet(label, score, frames.copy(), boxes.astype(np.float32)))
-    return out
+    scores = peaks[order]
+    order = order[scores > min_score]
+    labels, cells = np.divmod(order, h * w)
+    ys, xs = np.divmod(cells, w)  # floor division: the row of each peak
+    mov = movement[:, ys, xs].T.reshape(-1, k, 2).astype(np.float64)  # (N, K, 2)
+    mov[:, -1] = 0.0  # the key frame's centre is the peak itself
+    centres = np.stack([xs, ys], axis=1)[:, None].astype(np.float64) + mov  # (N, K, 2)
+    cells = np.clip(np.floor(centres + 0.5), 0, [w - 1, h - 1]).astype(np.int64)  # where each clip's size is read
+    clips = np.arange(k)[None, :, None]
+    wh = size.reshape(k, 2, h, w)[clips, np.arange(2)[None, None], cells[..., 1:], cells[..., :1]]  # (N, K, 2)
+    wh = np.maximum(wh.astype(np.float64), 0.0)  # a regressed size below zero (an untrained or blank input) is a point
+    boxes = np.concatenate([centres - wh / 2, centres + wh / 2], axis=2) * scale  # (N, K, 4) source pixels
+    boxes = np.clip(boxes, 0, [src_w - 1, src_h - 1, src_w - 1, src_h - 1]).astype(np.float32)
+    return [Tubelet(int(label), float(score), frames.copy(), box)
+            for label, score, box in zip(labels, peaks[order], boxes)]

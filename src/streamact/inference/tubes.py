@@ -25,7 +25,7 @@ Data passed around::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -199,15 +199,23 @@ def frame_detections(tubelets: Iterable[Tubelet], *, overlap: float = 0.6) -> di
 # Online tube linking.
 
 
-@dataclass
 class _Link:
-    tube_id: int
-    label: int
-    tubelets: list[Tubelet] = field(default_factory=list)
+    """A tube being linked: its tubelets and the running sum of their scores (the tube's score is their mean)."""
+
+    def __init__(self, tube_id: int, label: int, tubelet: Tubelet) -> None:
+        self.tube_id, self.label, self.tubelets, self._total = tube_id, label, [tubelet], float(tubelet.score)
+
+    def append(self, tubelet: Tubelet) -> None:
+        self.tubelets.append(tubelet)
+        self._total += float(tubelet.score)
 
     @property
     def score(self) -> float:
-        return float(np.mean([t.score for t in self.tubelets]))
+        return self._total / len(self.tubelets)
+
+    def span(self) -> tuple[int, int]:
+        """First and last frame the tube covers."""
+        return min(int(t.key_frames[0]) for t in self.tubelets), max(int(t.key_frames[-1]) for t in self.tubelets)
 
 
 class TubeLinker:
@@ -285,14 +293,14 @@ class TubeLinker:
                 if valid.size:
                     best = int(valid[np.argmax(scores[valid])])
                     free[best] = False
-                    link.tubelets.append(pool[best])
+                    link.append(pool[best])
                     linked.append((link.tube_id, pool[best]))
                 elif int(last.key_frames[-1]) < frame - self._span + 1:
                     # Its last tubelet ends before any tubelet of this step starts: nothing can extend it any more.
                     self._active.remove(link)
                     self._finished.append(link)
             for i in np.flatnonzero(free):
-                link = _Link(self._next_id, label, [pool[i]])
+                link = _Link(self._next_id, label, pool[i])
                 self._next_id += 1
                 self._active.append(link)
                 linked.append((link.tube_id, pool[i]))
@@ -357,18 +365,18 @@ class TubeLinker:
     def _passing(self, links: list[_Link], min_length: int) -> list[Tube]:
         tubes = []
         for link in sorted(links, key=lambda l: l.tube_id):
-            tube = self._build(link)
-            long_enough = len(link.tubelets) >= self.min_tubelets and len(tube.frames) >= min_length
-            if link.score >= self.min_score and long_enough:
-                tubes.append(tube)
+            if link.score < self.min_score or len(link.tubelets) < self.min_tubelets:
+                continue  # decided without building the tube (most tubes of a stream end here)
+            first, last = link.span()
+            if last - first + 1 >= min_length:
+                tubes.append(self._build(link))
         return tubes
 
     @staticmethod
     def _build(link: _Link) -> Tube:
         """Per-frame boxes: the mean of all (interpolated) tubelet boxes covering the frame; frames no tubelet
         covers (a link across a gap) are interpolated between their neighbours."""
-        first = min(int(t.key_frames[0]) for t in link.tubelets)
-        last = max(int(t.key_frames[-1]) for t in link.tubelets)
+        first, last = link.span()
         total = np.zeros((last - first + 1, 4))
         count = np.zeros(last - first + 1)
         for t in link.tubelets:
