@@ -1,7 +1,8 @@
 """`streamact serve --ray`: the stream server as two Ray Serve replicas on a two-node cluster of this machine. Streams
-stay on the replica that accepted them; killing a replica ends its streams at once with a close code and the others
-go on; the proxy's middleware that gives that code; the command's options and its stop; options and addresses that
-fail in one line."""
+stay on the replica that accepted them; every replica answers about a server-side source, whichever runs it;
+killing a replica ends its streams at once with a close code (its server-side sources: marked failed) and the
+others go on; the proxy's middleware that gives that code; the command's options and its stop; options and addresses
+that fail in one line."""
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,10 @@ import pytest
 from PIL import Image
 
 from streamact.cluster.serve import REPLICA_LOST, ServerSpec, proxy_middlewares, serve_replicas
+from streamact.cluster.streams import REPLICA_GONE
 
 TOKEN = "secret"
+SOURCE = {"source": "synthetic:gestures?num=40&size=64", "fps": 8}  # minutes long: it runs until stopped
 
 
 def free_port() -> int:
@@ -72,6 +75,26 @@ def get(url: str) -> tuple[int, str]:
         return e.code, e.read().decode()
 
 
+def call(method: str, url: str, body: dict | None = None) -> tuple[int, dict, str]:
+    """An API call with the token: its status, its JSON and the replica that answered."""
+    request = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read()), response.headers["X-Streamact-Instance"]
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read()), e.headers["X-Streamact-Instance"]
+
+
+def until(predicate, timeout: float = 30.0):
+    """Call `predicate` until it returns something true (returned), at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (answer := predicate()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return answer
+
+
 @pytest.fixture(scope="module")
 def replicas(ray_cluster):
     """`streamact serve --ray ADDRESS --replicas 2` as a user runs it (its own process, a driver of the cluster):
@@ -97,6 +120,69 @@ def replicas(ray_cluster):
 
 
 @pytest.mark.slow  # Ray Serve's controller, proxy and two replicas each loading the model
+def test_every_replica_answers_about_a_server_side_source_and_any_of_them_stops_it(replicas):
+    """The proxy sends each call to either replica: the one running the source and the other answer alike, the
+    other from the directory the replicas share."""
+    from websockets.sync.client import connect
+
+    api = f"http://{replicas[0]}/api/streams"
+    status, created, owner = call("POST", api, SOURCE)
+    assert status == 201 and created["status"] == "running", created
+    stream = f"{api}/{created['id']}"
+    answered: dict[str, set[str]] = {}  # replica -> the calls it answered
+
+    def both_replicas_answered_everything() -> bool:
+        for name, url in (("info", stream), ("list", api), ("results", f"{stream}/results?after=-1")):
+            status, body, replica = call("GET", url)
+            assert status == 200, body
+            if name == "info":
+                assert body["id"] == created["id"] and body["status"] == "running"
+            elif name == "list":
+                assert created["id"] in [s["id"] for s in body["streams"]]
+            elif body["status"] != "running" or not any(r["type"] == "prediction" for r in body["results"]):
+                continue  # the source's first prediction is not out yet
+            answered.setdefault(replica, set()).add(name)
+        return len(answered) == 2 and all(calls == {"info", "list", "results"} for calls in answered.values())
+
+    until(both_replicas_answered_everything)
+
+    def watched_from_the_other_replica() -> bool:
+        with urllib.request.urlopen(f"{stream}/events?token={TOKEN}", timeout=30) as events:
+            if events.headers["X-Streamact-Instance"] == owner:
+                return False
+            while not (line := events.readline().decode()).startswith("event: prediction"):
+                assert line, "the events ended before a prediction"
+        with connect(f"ws://{replicas[0]}/api/streams/{created['id']}/ws?token={TOKEN}", open_timeout=30) as ws:
+            if ws.response.headers["X-Streamact-Instance"] == owner:
+                return False
+            while (message := json.loads(ws.recv(timeout=30)))["type"] != "prediction":
+                pass
+            return message["stream"] == created["id"]
+
+    until(watched_from_the_other_replica)
+
+    for _ in range(12):  # until a replica stopped a source the other one runs (each call: either replica)
+        status, stopped, replica = call("DELETE", stream)
+        assert status == 200 and (stopped["id"], stopped["status"]) == (created["id"], "closed"), stopped
+        gone: set[str] = set()
+
+        def gone_from_both_replicas() -> bool:
+            status, body, answering = call("GET", stream)
+            assert status == 404 and body["detail"]["code"] == "unknown_stream", body
+            gone.add(answering)
+            return len(gone) == 2
+
+        until(gone_from_both_replicas)
+        if replica != owner:
+            break
+        status, created, owner = call("POST", api, SOURCE)
+        assert status == 201, created
+        stream = f"{api}/{created['id']}"
+    assert replica != owner, "every DELETE reached the replica running its stream"
+    assert call("GET", api)[1]["streams"] == []
+
+
+@pytest.mark.slow  # Ray Serve's controller, proxy and two replicas each loading the model
 def test_streams_stay_on_their_replica_and_a_dying_replica_ends_only_its_streams(replicas, ray_cluster):
     from websockets.exceptions import ConnectionClosed
 
@@ -116,6 +202,14 @@ def test_streams_stay_on_their_replica_and_a_dying_replica_ends_only_its_streams
             assert stream.send(3) == [4]
 
         victim = streams[0].instance
+        api = f"http://{replicas[0]}/api/streams"
+        for _ in range(16):  # a server-side source on the victim too (each POST: either replica)
+            status, source, owner = call("POST", api, SOURCE)
+            assert status == 201, source
+            if owner == victim:
+                break
+            assert call("DELETE", f"{api}/{source['id']}")[0] == 200
+        assert owner == victim
         replica = next(a for a in ray.util.list_named_actors(all_namespaces=True) if victim in a["name"])
         pid = ray.get(ray.get_actor(replica["name"], namespace=replica["namespace"]).__ray_call__.remote(
             lambda self: os.getpid()))
@@ -129,6 +223,16 @@ def test_streams_stay_on_their_replica_and_a_dying_replica_ends_only_its_streams
                 assert stream.send(2) == [6]  # the other replica's streams go on
         again = Stream(connections, url)  # a reconnecting client: a live replica, a fresh stream
         assert again.instance != victim and again.send(3) == [0, 2]
+
+    def ended() -> dict | None:  # the victim's server-side source, as a live replica tells it
+        status, body, _ = call("GET", f"{api}/{source['id']}")
+        return body if status == 200 and body["status"] != "running" else None
+
+    described = until(ended)
+    assert (described["status"], described["error"]) == ("failed", REPLICA_GONE)
+    last = call("GET", f"{api}/{source['id']}/results")[1]["results"][-1]
+    assert (last["type"], last["status"], last["error"]) == ("end", "failed", REPLICA_GONE)
+    assert call("DELETE", f"{api}/{source['id']}")[1]["status"] == "closed"
 
 
 @pytest.mark.slow  # the replicas of the fixture

@@ -10,9 +10,10 @@ and the other replicas' streams go on. The proxy does so through `proxy_middlewa
 environment variable `streamact.cluster.PROXY_CALLBACK_ENV` of the Ray nodes (set for ``--ray`` without an
 address; set it when starting a cluster's nodes, else the proxy drops such connections without a close frame:
 1006 on the client). Stopping the command stops the replicas first (their streams get `GRACE_S` to end, then
-are closed with 1012 too), then Ray Serve with its proxies. Each replica tells its id in the ``hello`` message
-and in ``/healthz``. Server-side sources (``POST /api/streams``) live on one replica too, but later HTTP requests
-about them may reach another one; with several replicas, use the WebSocket streams.
+are closed with 1012 too), then Ray Serve with its proxies. Each replica tells its id in the ``hello`` message,
+in ``/healthz`` and in the ``X-Streamact-Instance`` header of its responses. A server-side source (``POST
+/api/streams``) runs on the replica that opened it, and every replica answers the HTTP calls about it (describe,
+list, results, events, stop) through the directory they share (`streamact.cluster.streams`).
 """
 from __future__ import annotations
 
@@ -95,13 +96,15 @@ class _Replica:
         from ray import serve
 
         from streamact.cli.recognize import load_runtime_or_fallback
+        from streamact.cluster.streams import shared_streams
         from streamact.serve.app import create_app
 
         runtime, _ = load_runtime_or_fallback(self.spec.model, runtime=self.spec.runtime,
                                               precision=self.spec.precision,
                                               num_threads=self.spec.app_options.get("workers"))
         replica = serve.get_replica_context().replica_id.unique_id
-        return create_app(runtime, model_name=self.spec.model, instance=replica, **self.spec.app_options)
+        return create_app(runtime, model_name=self.spec.model, instance=replica, registry=shared_streams(replica),
+                          **self.spec.app_options)
 
 
 def _start_serve(serve, host: str, port: int, address: str) -> None:
@@ -143,7 +146,8 @@ def serve_replicas(spec: ServerSpec, *, address: str, replicas: int, host: str, 
         host, port: where Ray Serve's proxy listens (on every machine of the cluster that runs one).
         cpus_per_replica: CPUs Ray reserves for each replica (the CLI: 1); unless the app options set
             ``workers``, each replica runs that many inference threads (its model's and its app's).
-        block: serve until interrupted (Ctrl-C, SIGTERM), then shut Ray Serve down; else return once it runs.
+        block: serve until interrupted (Ctrl-C, SIGTERM), then shut Ray Serve down and stop the replicas' stream
+            directory; else return once it runs (the directory, detached, stays for the next deployment).
 
     Raises:
         UserError: the cluster does not answer, has fewer CPUs than the replicas need (Ray Serve would wait for
@@ -152,6 +156,7 @@ def serve_replicas(spec: ServerSpec, *, address: str, replicas: int, host: str, 
     ray = connect(address)
     from ray import serve
 
+    from streamact.cluster.streams import open_directory
     from streamact.serve.app import uvicorn_options
     from streamact.serve.limits import Limits
 
@@ -167,6 +172,8 @@ def serve_replicas(spec: ServerSpec, *, address: str, replicas: int, host: str, 
     if options.get("workers") is None:  # the CPUs Ray reserved for the replica, not every core of its machine
         options["workers"] = max(1, int(cpus_per_replica))
     spec = replace(spec, app_options=options)
+
+    directory = open_directory()  # before the replicas, which look it up when they start
 
     def deploy() -> None:
         # A WebSocket stream is one request for its whole life: a replica takes as many as one server would.
@@ -190,3 +197,4 @@ def serve_replicas(spec: ServerSpec, *, address: str, replicas: int, host: str, 
     finally:
         serve.delete(DEPLOYMENT)  # the replicas first, while the proxies are there to close their streams
         serve.shutdown()
+        ray.kill(directory)

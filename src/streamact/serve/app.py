@@ -21,6 +21,10 @@ Endpoints (OpenAPI schema at /openapi.json, browsable at /docs):
   id of each, in the pixels of the frame sent), ``error`` messages for refused frames, and closes with a code for
   what cannot go on.
 
+The calls about a stream by id go through a `StreamRegistry` (`streamact.serve.registry`): this server's own streams,
+or, as Ray Serve replicas (`streamact serve --ray`), the other replicas' server-side sources too; there every
+response also names the replica that answered (header ``X-Streamact-Instance``).
+
 Errors. HTTP: 401 token, 403 source not allowed, 404 unknown stream, 422 malformed request or a source that does
 not open, 503 too many streams; the body is ``{"detail": {"code": ..., "message": ...}}``. WebSocket close codes:
 4401 token, 1013 too many streams, 1009 message or frame too large, 1007 not an image, 1003 unknown message,
@@ -48,6 +52,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from streamact.serve.detection import detection_engines
+from streamact.serve.registry import StreamRegistry
 from streamact.serve.session import FrameRejected, Limits, Session, SessionManager, TooManyStreams, check_image
 
 __all__ = ["SourcePolicy", "SourceNotAllowed", "create_app", "recognition_engines", "uvicorn_options"]
@@ -135,9 +140,34 @@ def _error(status: int, code: str, message: str) -> HTTPException:
     return HTTPException(status, {"code": code, "message": message})
 
 
+def _known(answer, stream_id: str):
+    """`answer`, a registry's answer about `stream_id`; 404 if the registry does not know the stream."""
+    if answer is None:
+        raise _error(404, "unknown_stream", f"no stream {stream_id!r}; GET /api/streams lists them")
+    return answer
+
+
+class _InstanceHeader:
+    """ASGI middleware: every HTTP response and WebSocket handshake tells which copy of the server answered
+    (``X-Streamact-Instance``)."""
+
+    def __init__(self, app, instance: str) -> None:
+        self.app = app
+        self.header = (b"x-streamact-instance", instance.encode())
+
+    async def __call__(self, scope, receive, send) -> None:
+        async def send_with_header(message) -> None:
+            if message["type"] in ("http.response.start", "websocket.accept"):
+                message = {**message, "headers": [*message.get("headers", ()), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header if scope["type"] in ("http", "websocket") else send)
+
+
 def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
                policy: SourcePolicy = SourcePolicy(), token: str | None = None, workers: int | None = None,
-               reap_every_s: float | None = None, instance: str | None = None) -> FastAPI:
+               reap_every_s: float | None = None, instance: str | None = None,
+               registry: Callable[[SessionManager], StreamRegistry] = StreamRegistry) -> FastAPI:
     """The app serving `runtime` (one shared model) to many streams.
 
     Args:
@@ -153,7 +183,10 @@ def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
         workers: threads decoding and inferring (default: one per CPU).
         reap_every_s: how often idle streams are looked for (default: a quarter of the idle timeout).
         instance: which copy of the server this is, when several serve behind one address (Ray Serve replicas);
-            told in the ``hello`` message and /healthz.
+            told in the ``hello`` message, /healthz and the ``X-Streamact-Instance`` header of every response.
+        registry: makes, from the server's sessions, what answers the API's calls about a stream by id:
+            `StreamRegistry` (this server's streams) or, on Ray Serve replicas,
+            `streamact.cluster.streams.SharedStreams` (the other replicas' server-side sources too).
     """
     cfg = runtime.pretrained_cfg
     detector = getattr(runtime, "detection", None) is not None
@@ -163,37 +196,33 @@ def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
             "frame_interval": cfg.frame_interval, "task": "detection" if detector else "recognition",
             "limits": asdict(limits), "token_required": token is not None, "instance": instance, "workers": workers}
     factory = detection_engines(runtime) if detector else recognition_engines(runtime)
-    feeders: dict[str, threading.Event] = {}  # server-side stream id -> its source thread's stop flag
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         executor = ThreadPoolExecutor(workers, thread_name_prefix="streamact-serve")
-        app.state.manager = SessionManager(factory, executor, limits)
-        await asyncio.get_running_loop().run_in_executor(executor, app.state.manager.warm_up)
-        reaper = asyncio.create_task(_reap(app.state.manager, reap_every_s or limits.idle_timeout_s / 4))
+        manager = app.state.manager = SessionManager(factory, executor, limits)
+        streams = app.state.streams = registry(manager)
+        await asyncio.get_running_loop().run_in_executor(executor, manager.warm_up)
+        await streams.start()
+        reaper = asyncio.create_task(_reap(manager, reap_every_s or limits.idle_timeout_s / 4))
         try:
             yield
         finally:
             reaper.cancel()
-            for stop in feeders.values():
-                stop.set()
-            await app.state.manager.close_all()
+            await manager.close_all()
+            await streams.close()
             executor.shutdown(wait=True, cancel_futures=True)
 
     async def _reap(manager: SessionManager, every: float) -> None:
         while True:
             await asyncio.sleep(every)
-            for stream_id in await manager.reap_idle():
-                _stop_feeder(stream_id)
-
-    def _stop_feeder(stream_id: str) -> None:
-        stop = feeders.pop(stream_id, None)
-        if stop is not None:
-            stop.set()
+            await manager.reap_idle()
 
     app = FastAPI(title="streamact serve", lifespan=lifespan,
                   description="Live action recognition over many streams: one model, one state per stream.")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if instance is not None:
+        app.add_middleware(_InstanceHeader, instance=instance)
 
     def token_ok(headers, query) -> bool:
         if token is None:
@@ -201,17 +230,11 @@ def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
         given = query.get("token") or headers.get("authorization", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(given.encode(), token.encode())
 
-    def authorize(request: Request) -> SessionManager:
+    def authorize(request: Request) -> StreamRegistry:
         if not token_ok(request.headers, request.query_params):
             raise _error(401, "unauthorized", "missing or wrong token: send 'Authorization: Bearer TOKEN' or "
                                               "?token=TOKEN")
-        return request.app.state.manager
-
-    def session_of(request: Request, stream_id: str) -> Session:
-        session = authorize(request).sessions.get(stream_id)
-        if session is None:
-            raise _error(404, "unknown_stream", f"no stream {stream_id!r}; GET /api/streams lists them")
-        return session
+        return request.app.state.streams
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -223,7 +246,7 @@ def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
 
     @app.get("/metrics", summary="streams, frames in / processed / dropped, latency percentiles, memory")
     async def metrics(request: Request) -> dict:
-        return authorize(request).metrics()
+        return authorize(request).manager.metrics()
 
     @app.get("/api/info", summary="the model, its labels and the server's limits")
     async def model_info(request: Request) -> dict:
@@ -235,7 +258,8 @@ def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
         from streamact.io.errors import VideoError
         from streamact.io.sources import open_source
 
-        manager = authorize(request)
+        streams = authorize(request)
+        manager = streams.manager
         try:
             spec = policy.check(body.source)
         except SourceNotAllowed as e:
@@ -252,37 +276,33 @@ def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
         except TooManyStreams as e:
             source.close()
             raise _error(503, "too_many_streams", str(e)) from None
-        stop = feeders[session.id] = threading.Event()
-        threading.Thread(target=_feed, args=(source, session, asyncio.get_running_loop(), stop), daemon=True,
+        threading.Thread(target=_feed, args=(source, session, asyncio.get_running_loop()), daemon=True,
                          name=f"streamact-source-{session.id}").start()
+        await streams.opened(session)
         return session.info()
 
     @app.get("/api/streams", summary="list the streams")
     async def list_streams(request: Request) -> dict:
-        return {"streams": [s.info() for s in authorize(request).sessions.values()]}
+        return {"streams": await authorize(request).list()}
 
     @app.get("/api/streams/{stream_id}", summary="one stream's state and counters")
     async def get_stream(stream_id: str, request: Request) -> dict:
-        return session_of(request, stream_id).info()
+        return _known(await authorize(request).info(stream_id), stream_id)
 
     @app.delete("/api/streams/{stream_id}", summary="stop a stream and free its state")
     async def stop_stream(stream_id: str, request: Request) -> dict:
-        session = session_of(request, stream_id)
-        _stop_feeder(stream_id)
-        await request.app.state.manager.close(stream_id, "stopped")
-        return session.info()
+        return _known(await authorize(request).stop(stream_id), stream_id)
 
     @app.get("/api/streams/{stream_id}/results", summary="poll results newer than `after` (a seq number)")
     async def poll_results(stream_id: str, request: Request, after: int = -1) -> dict:
-        session = session_of(request, stream_id)
-        return {"status": session.status, "results": [r for r in session.results if r["seq"] > after]}
+        return _known(await authorize(request).results(stream_id, after), stream_id)
 
     @app.get("/api/streams/{stream_id}/events", summary="results as Server-Sent Events (until the stream ends)")
     async def sse(stream_id: str, request: Request) -> StreamingResponse:
-        session = session_of(request, stream_id)
+        streams = authorize(request)
+        queue = _known(await streams.subscribe(stream_id), stream_id)
 
         async def lines():
-            queue = session.subscribe()
             try:
                 while True:
                     try:
@@ -296,7 +316,7 @@ def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
                     if message["type"] in ("end", "closed"):
                         break
             finally:
-                session.unsubscribe(queue)
+                streams.unsubscribe(stream_id, queue)
 
         return StreamingResponse(lines(), media_type="text/event-stream")
 
@@ -306,15 +326,15 @@ def create_app(runtime, *, model_name: str = "model", limits: Limits = Limits(),
         if not token_ok(ws.headers, ws.query_params):
             await _refuse(ws, 4401, "unauthorized", "missing or wrong token")
             return
-        session = ws.app.state.manager.sessions.get(stream_id)
-        if session is None:
+        streams: StreamRegistry = ws.app.state.streams
+        queue = await streams.subscribe(stream_id)
+        if queue is None:
             await _refuse(ws, 4404, "unknown_stream", f"no stream {stream_id!r}")
             return
-        queue = session.subscribe()
         try:
             await _send_results(ws, queue)
         finally:
-            session.unsubscribe(queue)
+            streams.unsubscribe(stream_id, queue)
 
     @app.websocket("/ws")
     async def camera(ws: WebSocket) -> None:
@@ -397,12 +417,12 @@ async def _refuse(ws: WebSocket, code: int, name: str, message: str) -> None:
         await ws.close(code, name)
 
 
-def _feed(source, session: Session, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
-    """Source thread: read frames at the source's pace and offer each to the session until told to stop."""
+def _feed(source, session: Session, loop: asyncio.AbstractEventLoop) -> None:
+    """Source thread: read frames at the source's pace and offer each to the session until it closes."""
     error = None
     try:
         for frame, _ in source:
-            if stop.is_set():
+            if session.stopped.is_set():
                 return
             loop.call_soon_threadsafe(session.offer, frame, time.monotonic())
         error = None if source.error is None else str(source.error)
@@ -410,6 +430,6 @@ def _feed(source, session: Session, loop: asyncio.AbstractEventLoop, stop: threa
         error = f"{type(e).__name__}: {e}"
     finally:
         source.close()
-    if not stop.is_set():
+    if not session.stopped.is_set():
         with contextlib.suppress(RuntimeError):  # the loop is gone: the server is shutting down
             loop.call_soon_threadsafe(session.end, error)

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import io
 import itertools
+import threading
 import time
 import uuid
 from collections import deque
@@ -38,7 +39,8 @@ import numpy as np
 from streamact.errors import UserError
 from streamact.serve.limits import Limits
 
-__all__ = ["Limits", "Session", "SessionManager", "TooManyStreams", "FrameRejected", "decode_frame", "check_image"]
+__all__ = ["Limits", "Session", "SessionManager", "TooManyStreams", "FrameRejected", "decode_frame", "check_image",
+           "put_newest"]
 
 
 class TooManyStreams(UserError):
@@ -94,7 +96,8 @@ class Session:
     Create through `SessionManager.open`. Counters: ``frames_in`` (accepted frames), ``processed`` (pushed to the
     engine), ``dropped`` (replaced in the slot by a newer frame before being processed), ``rate_limited``
     (refused: faster than `Limits.max_fps`), ``corrupt`` (failed to decode or to go through the engine),
-    ``predictions``.
+    ``predictions``. ``stopped`` is set when the stream closes, however it closes: a server-side source's thread
+    stops reading there.
     """
 
     def __init__(self, stream_id: str, kind: str, name: str, engine, detector, executor: Executor,
@@ -107,6 +110,7 @@ class Session:
         self.frames_in = self.processed = self.dropped = self.rate_limited = self.corrupt = self.predictions = 0
         self.status = "running"
         self.error: str | None = None
+        self.stopped = threading.Event()
         self.results: deque[dict] = deque(maxlen=limits.history)
         self._seq = itertools.count()
         self._subscribers: set[asyncio.Queue] = set()
@@ -154,7 +158,7 @@ class Session:
         message = {"seq": next(self._seq), "stream": self.id, **message}
         self.results.append(message)
         for queue in self._subscribers:
-            _put_newest(queue, message)
+            put_newest(queue, message)
 
     def end(self, error: str | None = None) -> None:
         """The stream's input ended (a server-side source ran out or failed): no more frames will come.
@@ -169,13 +173,14 @@ class Session:
     async def close(self, reason: str = "stopped") -> None:
         """Stop the worker, free the engine state and tell the subscribers (a ``closed`` message with `reason`)."""
         self.status = "closed"
+        self.stopped.set()
         self.publish({"type": "closed", "reason": reason})
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self.engine = self.detector = None  # the engine's state (OpenVINO: its infer request) goes with it
         for queue in self._subscribers:
-            _put_newest(queue, None)
+            put_newest(queue, None)
 
     def info(self) -> dict:
         """JSON-able description and counters."""
@@ -231,7 +236,8 @@ def _step(engine, detector, frame, index: int):
     return result, events
 
 
-def _put_newest(queue: asyncio.Queue, message: dict | None) -> None:
+def put_newest(queue: asyncio.Queue, message: dict | None) -> None:
+    """Put `message` in a subscriber's `queue`, dropping the queue's oldest message if it is full."""
     if queue.full():
         queue.get_nowait()
     queue.put_nowait(message)
@@ -300,13 +306,12 @@ class SessionManager:
         for stream_id in list(self.sessions):
             await self.close(stream_id, "server shutting down")
 
-    async def reap_idle(self) -> list[str]:
-        """Close the streams idle for longer than `Limits.idle_timeout_s`; returns their ids."""
+    async def reap_idle(self) -> None:
+        """Close the streams idle for longer than `Limits.idle_timeout_s` (their sources stop with them)."""
         now = time.monotonic()
         idle = [s.id for s in self.sessions.values() if now - s.last_active > self.limits.idle_timeout_s]
         for stream_id in idle:
             await self.close(stream_id, f"idle timeout: no frame for {self.limits.idle_timeout_s:g} s")
-        return idle
 
     def metrics(self) -> dict:
         """Streams open, frames in / processed / dropped (all streams ever), latency percentiles, memory."""
