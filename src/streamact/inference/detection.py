@@ -112,8 +112,8 @@ class DetectionEngine:
         cfg = self.runtime.pretrained_cfg
         self.num_clips, self.clip_len, self.size = detection["num_clips"], detection["clip_len"], cfg.input_size[-1]
         self.labels = list(cfg.label_names or [str(i) for i in range(cfg.num_classes)])
-        self._mean = np.asarray(cfg.mean, np.float32) * 255
-        self._std = np.asarray(cfg.std, np.float32) * 255
+        std = np.asarray(cfg.std, np.float32) * 255
+        self._scale, self._offset = 1 / std, -np.asarray(cfg.mean, np.float32) * 255 / std  # (x - mean) / std
         self.mode, self.top_k, self.min_score, self.min_display_score = mode, top_k, min_score, min_display_score
         self.input_format, self.on_step = input_format, on_step
         self.linker = TubeLinker(**linker_kwargs)
@@ -172,10 +172,11 @@ class DetectionEngine:
 
     def _preprocess(self, rgb: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8 -> (3, S, S) float32 normalised, resized exactly as the training samples."""
-        from streamact.transforms.boxes import resize
+        from streamact.transforms.boxes import resize_frame
 
-        resized, _ = resize(rgb[None], np.zeros((0, 1, 4), np.float32), self.size)
-        return ((resized[0] - self._mean) / self._std).transpose(2, 0, 1)
+        out = np.multiply(resize_frame(rgb, self.size), self._scale, dtype=np.float32)
+        out += self._offset
+        return out.transpose(2, 0, 1)
 
     def _step(self) -> None:
         clip = np.stack(self._clip, axis=1)[None]  # (1, 3, t, S, S)

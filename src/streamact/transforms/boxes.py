@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["photometric_distort", "expand", "tubelet_crop", "hflip", "resize", "augment_tubelet", "CROP_SAMPLERS"]
+__all__ = ["photometric_distort", "expand", "tubelet_crop", "hflip", "resize", "resize_frame", "augment_tubelet", "CROP_SAMPLERS"]
 
 # (min scale, min Jaccard overlap with a tube) of AMMA's crop samplers; the whole frame is always a candidate too.
 CROP_SAMPLERS = ((0.6, 0.1), (0.6, 0.3), (0.5, 0.5), (0.3, 0.7), (0.3, 0.9))
@@ -118,15 +118,19 @@ def resize(frames: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray
     Returns:
         Float frames (N, size, size, 3) in [0, 255] and the scaled boxes.
     """
-    from PIL import Image
-
     n, h, w, _ = frames.shape
     out = np.empty((n, size, size, 3), np.float32)
     for i in range(n):
-        out[i] = np.asarray(Image.fromarray(np.ascontiguousarray(frames[i], np.uint8)).resize((size, size),
-                                                                                              Image.BILINEAR))
+        out[i] = resize_frame(frames[i], size)
     scale = np.array([size / w, size / h, size / w, size / h], np.float32)
     return out, boxes * scale
+
+
+def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
+    """One (H, W, 3) frame to (size, size, 3) uint8, as `resize` does it (the online engine's per-frame path)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(frame, np.uint8)).resize((size, size), Image.BILINEAR))
 
 
 def augment_tubelet(frames: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, *, expand_ratio: float = 2.0,
