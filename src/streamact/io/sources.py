@@ -167,6 +167,9 @@ class _FileSource(FrameSource):
         if not path.exists():
             raise VideoNotFoundError(f"{path}: no such video file, frame folder or camera")
         self._container, self._stream = open_container(path)
+        # Frame and slice threads: FFmpeg decodes the next frames in its own threads while the consumer runs its
+        # model, instead of only when asked (the default, slice threads, leaves decoding in the consumer's time).
+        self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
         self._fixed_rate = fps is not None  # a given fps overrides the timestamps: frame i is at i / fps
         # The container's frame count (mp4 and avi record one) tells a truncated file from a complete one.
