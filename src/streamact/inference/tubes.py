@@ -279,31 +279,38 @@ class TubeLinker:
             if len(keys) > 1:
                 self._spacing = max(self._spacing, int(keys[-1] - keys[-2]))
             self._steady = self._steady or (int(keys[0]) > 1 and frame >= self._min_length())
-        labels = sorted({int(t.label) for t in tubelets} | {link.label for link in self._active})
-        for label in labels:
-            pool = nms_tubelets([t for t in tubelets if int(t.label) == label], self.nms_overlap, self.top_k)
+        by_label: dict[int, list[Tubelet]] = {}
+        for t in tubelets:
+            by_label.setdefault(int(t.label), []).append(t)
+        running: dict[int, list[_Link]] = {}
+        for link in self._active:
+            running.setdefault(link.label, []).append(link)
+        ended: set[int] = set()  # tube ids
+        for label in sorted(by_label.keys() | running.keys()):
+            pool = nms_tubelets(by_label.get(label, []), self.nms_overlap, self.top_k)
             boxes = np.stack([np.asarray(t.boxes) for t in pool]) if pool else np.zeros((0, 1, 4))  # (P, K, 4)
             scores = np.array([t.score for t in pool])
             free = np.ones(len(pool), bool)
-            candidates = sorted((link for link in self._active if link.label == label), key=lambda l: -l.score)
-            ious = self._link_ious([link.tubelets[-1] for link in candidates], pool, boxes)  # (L, P)
-            for link, link_ious in zip(candidates, ious):
-                last = link.tubelets[-1]
-                valid = np.flatnonzero(free & (link_ious >= self.link_iou))
-                if valid.size:
+            candidates = sorted(running.get(label, []), key=lambda l: -l.score)
+            overlapping = self._link_ious([link.tubelets[-1] for link in candidates], pool, boxes) >= self.link_iou
+            for link, matches in zip(candidates, overlapping):
+                valid = np.flatnonzero(free & matches) if matches.any() else ()
+                if len(valid):
                     best = int(valid[np.argmax(scores[valid])])
                     free[best] = False
                     link.append(pool[best])
                     linked.append((link.tube_id, pool[best]))
-                elif int(last.key_frames[-1]) < frame - self._span + 1:
+                elif int(link.tubelets[-1].key_frames[-1]) < frame - self._span + 1:
                     # Its last tubelet ends before any tubelet of this step starts: nothing can extend it any more.
-                    self._active.remove(link)
+                    ended.add(link.tube_id)
                     self._finished.append(link)
             for i in np.flatnonzero(free):
                 link = _Link(self._next_id, label, pool[i])
                 self._next_id += 1
                 self._active.append(link)
                 linked.append((link.tube_id, pool[i]))
+        if ended:
+            self._active = [link for link in self._active if link.tube_id not in ended]
         return linked
 
     @staticmethod
