@@ -20,6 +20,10 @@ answers them from the first tubelet. The first clip fills the whole cache (the s
 the first K - 1 steps see less motion history than later ones. A stream shorter than t frames gets one step at
 `finish`, over its frames padded with the first one.
 
+Tube ids count the tubes shown, from 0 in the order they first appear (the linker numbers every tubelet that starts
+a tube, most of them too weak to show); tubes never shown get theirs when they end, so the per-frame ids and the
+tubes `finish` returns agree.
+
 A stream keeps one frame size: the boxes are in source pixels and the tubes span frames, so a frame of another
 size raises `UserError`; `reset` starts a new stream (of any size). Call `finish` at the end of a stream: it runs
 a last step over the final t frames if frames remain after the last step (as the offline evaluation does) and
@@ -54,7 +58,7 @@ class FrameDetections:
         boxes: (N, 4) float32 x1, y1, x2, y2 in source pixels.
         labels: (N,) class indices.
         scores: (N,) scores after the linker's tubelet NMS.
-        tube_ids: (N,) id of the tube each box belongs to, stable while the tube is linked.
+        tube_ids: (N,) id of the tube each box belongs to (counting the tubes shown), stable while it is linked.
         label_names: (N,) class names.
         latency_ms: preprocessing + inference + decoding + linking time spent in the `push` that answered it.
     """
@@ -131,6 +135,8 @@ class DetectionEngine:
         self._latest: list[tuple[int, Tubelet]] = []  # (tube id, tubelet) of the last step, shown
         self._answered = 0  # frames answered so far
         self._tubes: list[Tube] = []  # ended tubes that pass the linker's filters
+        self._ids: dict[int, int] = {}  # the linker's id of a tube -> the id shown, for the tubes the linker holds
+        self._next_id = 0
 
     def push(self, frame: np.ndarray) -> list[FrameDetections]:
         """Feed the next frame; returns the frames answered by this push (zero-delay: this one; interpolated: none,
@@ -166,7 +172,8 @@ class DetectionEngine:
                 self._clip.appendleft(self._clip[0])
             self._step()
             answered = self._answer(self.frame, t0)
-        tubes = sorted(self._tubes + self.linker.finish(self.frame), key=lambda tube: tube.tube_id)
+        tubes = self._tubes + self._renumbered(self.linker.finish(self.frame))
+        tubes.sort(key=lambda tube: tube.tube_id)
         self.reset()
         return answered, tubes
 
@@ -187,10 +194,23 @@ class DetectionEngine:
         if self.on_step is not None:
             self.on_step(self.frame, tubelets)
         linked = self.linker.update(self.frame, tubelets)
-        self._tubes += self.linker.pop_finished()  # only tubes that pass the filters stay in memory
-        self._latest = [(tube_id, t) for tube_id, t in linked if t.score >= self.min_display_score]
+        self._latest = [(self._shown_id(tube_id), t) for tube_id, t in linked if t.score >= self.min_display_score]
+        self._tubes += self._renumbered(self.linker.pop_finished())  # only tubes that pass the filters stay
+        held = self.linker.held_ids()
+        self._ids = {tube_id: shown for tube_id, shown in self._ids.items() if tube_id in held}
         self._last_step = self.frame
         self.num_steps += 1
+
+    def _shown_id(self, tube_id: int) -> int:
+        if tube_id not in self._ids:
+            self._ids[tube_id] = self._next_id
+            self._next_id += 1
+        return self._ids[tube_id]
+
+    def _renumbered(self, tubes: list[Tube]) -> list[Tube]:
+        for tube in tubes:
+            tube.tube_id = self._shown_id(tube.tube_id)
+        return tubes
 
     def _answer(self, upto: int, t0: float) -> list[FrameDetections]:
         """FrameDetections for frames after the last answered one up to `upto`, from the last step's tubelets."""

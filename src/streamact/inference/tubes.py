@@ -339,6 +339,10 @@ class TubeLinker:
         """The tubes still being linked, as they stand (no filtering), for drawing live tube ids."""
         return [self._build(link) for link in self._active]
 
+    def held_ids(self) -> set[int]:
+        """Ids of the tubes the linker still holds: running, or ended and not popped yet."""
+        return {link.tube_id for link in self._active} | {link.tube_id for link in self._finished}
+
     def pop_finished(self) -> list[Tube]:
         """Remove and return the tubes that have ended and pass the filters, sorted by id; the rest are dropped.
 
