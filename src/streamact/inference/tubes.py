@@ -336,7 +336,7 @@ class TubeLinker:
         return ious
 
     def active_tubes(self) -> list[Tube]:
-        """The tubes still being linked, as they stand (no filtering), for drawing live tube ids."""
+        """The tubes still being linked, as they stand (no filtering), with the linker's ids."""
         return [self._build(link) for link in self._active]
 
     def held_ids(self) -> set[int]:
