@@ -116,6 +116,20 @@ def test_tube_ids_count_the_tubes_shown(model):
     assert len(set(ids)) == len(ids) and ids == sorted(ids)
 
 
+def test_a_live_stream_that_does_not_keep_tubes_holds_none_of_those_that_ended(model):
+    from streamact.serve.detection import DetectionStream
+
+    frames = _frames(41, seed=3)
+    keeping = DetectionEngine(model, min_display_score=0.0)
+    live = DetectionStream(TorchRuntime(model), min_score=0.0)  # the server's engine
+    for i, frame in enumerate(frames):
+        assert keeping.push(frame)[0].to_json()["detections"] == live.push(frame, i).to_json()["detections"]
+    assert keeping._tubes and not live.engine._tubes  # tubes ended mid-stream: kept by one engine only
+    _, kept = keeping.finish()
+    _, running = live.engine.finish()
+    assert 0 < len(running) < len(kept) and {t.tube_id for t in running} <= {t.tube_id for t in kept}
+
+
 def test_zero_delay_answers_each_push_and_interpolated_waits_for_the_clip(model):
     frames = _frames(6)
     zero = DetectionEngine(model, min_display_score=0.0)

@@ -95,13 +95,16 @@ class DetectionEngine:
         min_display_score: tubelets scoring below this (after the linker's NMS) are linked but not reported per
             frame; tubes are filtered by the linker's own `min_score` at `finish`.
         input_format: channel order of pushed colour frames, ``rgb`` or ``bgr``.
+        keep_tubes: keep the tubes that end mid-stream for `finish` to return. A live stream that never asks for
+            them (the server) passes False, so memory stays flat however long it runs; `finish` then returns only
+            the tubes still running at the end.
         on_step: called with (end frame, all decoded tubelets) after every step (the offline evaluation records
             the steps through it).
         **linker_kwargs: `TubeLinker` options.
     """
 
     def __init__(self, model_or_runtime, *, mode: str = "zero-delay", top_k: int = 100, min_score: float = 0.01,
-                 min_display_score: float = 0.3, input_format: str = "rgb",
+                 min_display_score: float = 0.3, input_format: str = "rgb", keep_tubes: bool = True,
                  on_step: Callable[[int, list[Tubelet]], None] | None = None, **linker_kwargs) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -119,7 +122,7 @@ class DetectionEngine:
         std = np.asarray(cfg.std, np.float32) * 255
         self._scale, self._offset = 1 / std, -np.asarray(cfg.mean, np.float32) * 255 / std  # (x - mean) / std
         self.mode, self.top_k, self.min_score, self.min_display_score = mode, top_k, min_score, min_display_score
-        self.input_format, self.on_step = input_format, on_step
+        self.input_format, self.on_step, self.keep_tubes = input_format, on_step, keep_tubes
         self.linker = TubeLinker(**linker_kwargs)
         self.reset()
 
@@ -195,7 +198,9 @@ class DetectionEngine:
             self.on_step(self.frame, tubelets)
         linked = self.linker.update(self.frame, tubelets)
         self._latest = [(self._shown_id(tube_id), t) for tube_id, t in linked if t.score >= self.min_display_score]
-        self._tubes += self._renumbered(self.linker.pop_finished())  # only tubes that pass the filters stay
+        ended = self._renumbered(self.linker.pop_finished())  # only tubes that pass the filters
+        if self.keep_tubes:
+            self._tubes += ended
         held = self.linker.held_ids()
         self._ids = {tube_id: shown for tube_id, shown in self._ids.items() if tube_id in held}
         self._last_step = self.frame

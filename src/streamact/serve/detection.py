@@ -43,7 +43,8 @@ class DetectionStream:
     """
 
     def __init__(self, runtime, *, min_score: float = 0.3) -> None:
-        self.engine = DetectionEngine(runtime, mode="zero-delay", min_display_score=min_score)
+        # A stream may run for days and nobody asks for its ended tubes: the engine does not keep them.
+        self.engine = DetectionEngine(runtime, mode="zero-delay", min_display_score=min_score, keep_tubes=False)
         self.labels = self.engine.labels
 
     @property
