@@ -163,14 +163,14 @@ class StreamDirectory:
 async def _alive(actor) -> bool:
     """False once Ray says `actor` died; True while it answers, or does not answer yet (busy, or a node Ray has not
     given up on)."""
-    from ray.exceptions import ActorDiedError
+    from ray.exceptions import ActorDiedError, RayError
 
     try:
         await asyncio.wait_for(actor.__ray_ready__.remote(), PING_TIMEOUT_S)
     except ActorDiedError:
         return False
-    except Exception:  # noqa: BLE001 -- slow, restarting, unreachable: not known dead; ask again next time
-        pass
+    except (TimeoutError, RayError):  # slow, restarting, unreachable: not known dead; ask again next time
+        return True
     return True
 
 

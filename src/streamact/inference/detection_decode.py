@@ -60,7 +60,7 @@ def decode_tubelets(heatmap: np.ndarray, movement: np.ndarray, size: np.ndarray,
     scale = np.array([src_w / w, src_h / h, src_w / w, src_h / h])
     frames = key_frames(end_frame, k, clip_len)
     scores = peaks[order]
-    order = order[scores > min_score]
+    order, scores = order[scores > min_score], scores[scores > min_score]
     labels, cells = np.divmod(order, h * w)
     ys, xs = np.divmod(cells, w)  # floor division: the row of each peak
     mov = movement[:, ys, xs].T.reshape(-1, k, 2).astype(np.float64)  # (N, K, 2)
@@ -73,4 +73,4 @@ def decode_tubelets(heatmap: np.ndarray, movement: np.ndarray, size: np.ndarray,
     boxes = np.concatenate([centres - wh / 2, centres + wh / 2], axis=2) * scale  # (N, K, 4) source pixels
     boxes = np.clip(boxes, 0, [src_w - 1, src_h - 1, src_w - 1, src_h - 1]).astype(np.float32)
     return [Tubelet(int(label), float(score), frames.copy(), box)
-            for label, score, box in zip(labels, peaks[order], boxes)]
+            for label, score, box in zip(labels, scores, boxes)]
