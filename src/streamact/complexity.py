@@ -112,7 +112,8 @@ def model_complexity(name: str, **kwargs: Any) -> dict[str, Any]:
 
 def _detector_complexity(name: str, model: nn.Module, tubelet_macs: int, shape: list[int]) -> dict[str, Any]:
     """AMMA's counts: per clip as the paper counts them in the streaming setting (tubelet MACs / K), the clip
-    embedding alone, one streaming step (one new clip + the head), and per frame (step / t)."""
+    embedding alone (with the head's per-clip layers: what the cache holds), one streaming step (one new clip + the
+    head over the K cached clips), and per frame (step / t)."""
     clip_macs = count_macs(_ClipFeatures(model), [1, 3, model.clip_len, *shape[-2:]])
     step = count_step_macs(model)
     return {"name": name, "params": count_params(model), "macs_per_clip": tubelet_macs // model.num_clips,
@@ -121,14 +122,15 @@ def _detector_complexity(name: str, model: nn.Module, tubelet_macs: int, shape: 
 
 
 class _ClipFeatures(nn.Module):
-    """`forward_clip_features` as a module's forward, for `count_macs`."""
+    """What a stream computes once per clip and caches (`forward_clip_features`, then the head's per-clip layers),
+    as a module's forward, for `count_macs`."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_clip_features(clip)
+        return self.model.head.forward_clip(self.model.forward_clip_features(clip))
 
 
 def backbone_complexity(name: str, *, num_classes: int = 1000) -> dict[str, Any]:

@@ -205,7 +205,8 @@ def test_popping_finished_tubes_keeps_memory_bounded_and_the_tubes_of_offline_li
 
 def test_link_ious_of_many_tubes_at_once_equal_the_definition():
     """Tubes whose last tubelets come from different steps (some sharing key frames with the new step, one not)
-    get, in one call, the mean IoU over shared key frames, or first box against last box."""
+    get, in one call, the mean IoU over shared key frames, or first box against last box; pairs left out (other
+    classes) get 0."""
     from streamact.inference.tubes import TubeLinker
 
     rng = np.random.default_rng(0)
@@ -217,15 +218,19 @@ def test_link_ious_of_many_tubes_at_once_equal_the_definition():
     pool = [tubelet([9, 13, 17]) for _ in range(4)]
     boxes = np.stack([t.boxes for t in pool])
     lasts = [tubelet([5, 9, 13]), tubelet([1, 5, 9]), tubelet([5, 9, 13]), tubelet([-3, 1, 5])]
-    got = TubeLinker._link_ious(lasts, pool, boxes)
+    pairs = rng.random((4, 4)) < 0.7
+    pairs[0, 0] = pairs[3, 0] = pairs[0, 1] = False  # some of each kind left out
+    got = TubeLinker._link_ious(lasts, pool, boxes, pairs)
     assert got.shape == (4, 4)
-    for last, row in zip(lasts, got):
+    for last, row, wanted in zip(lasts, got, pairs):
         shared = [k for k in last.key_frames if k in pool[0].key_frames]
-        for t, value in zip(pool, row):
-            if shared:
+        for t, value, computed in zip(pool, row, wanted):
+            if not computed:
+                expected = 0.0
+            elif shared:
                 expected = np.mean([iou2d(last.boxes[list(last.key_frames).index(k)],
                                           t.boxes[list(t.key_frames).index(k)]) for k in shared])
             else:
                 expected = iou2d(t.boxes[0], last.boxes[-1])
             assert value == pytest.approx(expected, abs=1e-12)
-    assert TubeLinker._link_ious([], pool, boxes).shape == (0, 4)
+    assert TubeLinker._link_ious([], pool, boxes, np.zeros((0, 4), bool)).shape == (0, 4)

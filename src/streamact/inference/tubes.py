@@ -154,6 +154,12 @@ def nms_tubelets(tubelets: Sequence[Tubelet], overlap: float = 0.6, top_k: int |
         def overlap_with(i: int, rest: np.ndarray) -> np.ndarray:
             return np.array([_mean_shared_iou(tubelets[i], tubelets[j]) for j in rest])
 
+    return _soft_nms_top(tubelets, scores, overlap_with, overlap, top_k)
+
+
+def _soft_nms_top(tubelets: Sequence[Tubelet], scores: np.ndarray, overlap_with: Callable[[int, np.ndarray], np.ndarray],
+                  overlap: float, top_k: int | None) -> list[Tubelet]:
+    """Rescored copies of the `top_k` best `tubelets` after soft NMS, best first."""
     rescored = scores * _soft_suppress(scores, overlap_with, overlap)
     order = np.argsort(-rescored, kind="stable")[:top_k]
     return [Tubelet(tubelets[i].label, float(rescored[i]), tubelets[i].key_frames, tubelets[i].boxes) for i in order]
@@ -161,7 +167,9 @@ def nms_tubelets(tubelets: Sequence[Tubelet], overlap: float = 0.6, top_k: int |
 
 def _same_key_frames(tubelets: Sequence[Tubelet]) -> bool:
     first = np.asarray(tubelets[0].key_frames)
-    return all(np.array_equal(t.key_frames, first) for t in tubelets[1:])
+    if any(len(t.key_frames) != len(first) for t in tubelets):
+        return False
+    return bool((np.stack([np.asarray(t.key_frames) for t in tubelets]) == first).all())
 
 
 def _mean_shared_iou(a: Tubelet, b: Tubelet) -> float:
@@ -272,67 +280,85 @@ class TubeLinker:
         """
         if tubelets and not _same_key_frames(tubelets):
             raise ValueError("the tubelets of one linking step must share their key frames")
-        linked: list[tuple[int, Tubelet]] = []
         if tubelets:
             keys = np.asarray(tubelets[0].key_frames)
             self._span = max(self._span, int(keys[-1] - keys[0]) + 1)
             if len(keys) > 1:
                 self._spacing = max(self._spacing, int(keys[-1] - keys[-2]))
             self._steady = self._steady or (int(keys[0]) > 1 and frame >= self._min_length())
-        by_label: dict[int, list[Tubelet]] = {}
-        for t in tubelets:
-            by_label.setdefault(int(t.label), []).append(t)
-        running: dict[int, list[_Link]] = {}
-        for link in self._active:
-            running.setdefault(link.label, []).append(link)
+        pool = self._nms_by_class(tubelets)  # sorted by class, best first within a class
+        pool_labels = np.array([t.label for t in pool], np.int64)
+        boxes = np.stack([np.asarray(t.boxes) for t in pool]) if pool else np.zeros((0, 1, 4))  # (P, K, 4)
+        scores = np.array([t.score for t in pool])
+        free = np.ones(len(pool), bool)
+        # Running tubes by class, best mean score first within a class (claims only compete within a class).
+        links = sorted(self._active, key=lambda link: (link.label, -link.score))
+        same_class = np.array([link.label for link in links], np.int64)[:, None] == pool_labels[None]  # (L, P)
+        matches = self._link_ious([link.tubelets[-1] for link in links], pool, boxes, same_class) >= self.link_iou
+        by_label: dict[int, list[tuple[int, Tubelet]]] = {}  # per class: extended tubes, then new ones
         ended: set[int] = set()  # tube ids
-        for label in sorted(by_label.keys() | running.keys()):
-            pool = nms_tubelets(by_label.get(label, []), self.nms_overlap, self.top_k)
-            boxes = np.stack([np.asarray(t.boxes) for t in pool]) if pool else np.zeros((0, 1, 4))  # (P, K, 4)
-            scores = np.array([t.score for t in pool])
-            free = np.ones(len(pool), bool)
-            candidates = sorted(running.get(label, []), key=lambda l: -l.score)
-            overlapping = self._link_ious([link.tubelets[-1] for link in candidates], pool, boxes) >= self.link_iou
-            for link, matches in zip(candidates, overlapping):
-                valid = np.flatnonzero(free & matches) if matches.any() else ()
-                if len(valid):
-                    best = int(valid[np.argmax(scores[valid])])
-                    free[best] = False
-                    link.append(pool[best])
-                    linked.append((link.tube_id, pool[best]))
-                elif int(link.tubelets[-1].key_frames[-1]) < frame - self._span + 1:
-                    # Its last tubelet ends before any tubelet of this step starts: nothing can extend it any more.
-                    ended.add(link.tube_id)
-                    self._finished.append(link)
-            for i in np.flatnonzero(free):
-                link = _Link(self._next_id, label, pool[i])
-                self._next_id += 1
-                self._active.append(link)
-                linked.append((link.tube_id, pool[i]))
+        for link, row in zip(links, matches):
+            valid = np.flatnonzero(free & row) if row.any() else ()
+            if len(valid):
+                best = int(valid[np.argmax(scores[valid])])
+                free[best] = False
+                link.append(pool[best])
+                by_label.setdefault(link.label, []).append((link.tube_id, pool[best]))
+            elif int(link.tubelets[-1].key_frames[-1]) < frame - self._span + 1:
+                # Its last tubelet ends before any tubelet of this step starts: nothing can extend it any more.
+                ended.add(link.tube_id)
+                self._finished.append(link)
+        for i in np.flatnonzero(free):  # new tubes, class by class (the pool's order)
+            link = _Link(self._next_id, int(pool_labels[i]), pool[i])
+            self._next_id += 1
+            self._active.append(link)
+            by_label.setdefault(link.label, []).append((link.tube_id, pool[i]))
         if ended:
             self._active = [link for link in self._active if link.tube_id not in ended]
-        return linked
+        return [entry for label in sorted(by_label) for entry in by_label[label]]
+
+    def _nms_by_class(self, tubelets: Sequence[Tubelet]) -> list[Tubelet]:
+        """`nms_tubelets` of each class of one step's tubelets, classes in increasing order; the overlaps of all
+        same-class pairs are computed in one array operation and each class reads its block."""
+        if not tubelets:
+            return []
+        labels = np.array([t.label for t in tubelets], np.int64)
+        scores = np.array([t.score for t in tubelets], np.float64)
+        boxes = np.stack([np.asarray(t.boxes) for t in tubelets])  # (N, K, 4)
+        rows, cols = np.nonzero(labels[:, None] == labels[None])
+        overlaps = np.zeros((len(tubelets), len(tubelets)))  # (N, N), 0 across classes
+        overlaps[rows, cols] = iou2d(boxes[rows], boxes[cols]).mean(axis=1)
+        pool: list[Tubelet] = []
+        for label in np.unique(labels):
+            idx = np.flatnonzero(labels == label)
+            members = [tubelets[i] for i in idx]
+            pool += _soft_nms_top(members, scores[idx], lambda i, rest, idx=idx: overlaps[idx[i], idx[rest]],
+                                  self.nms_overlap, self.top_k)
+        return pool
 
     @staticmethod
-    def _link_ious(lasts: list[Tubelet], pool: list[Tubelet], boxes: np.ndarray) -> np.ndarray:
+    def _link_ious(lasts: list[Tubelet], pool: list[Tubelet], boxes: np.ndarray, pairs: np.ndarray) -> np.ndarray:
         """(L, P) linking overlaps of L tubes' last tubelets with the tubelets of one step's `pool` (boxes
-        (P, K, 4)): mean IoU over shared key frames, or first box against last box when they share none.
+        (P, K, 4)): mean IoU over shared key frames, or first box against last box when they share none. Only the
+        pairs where `pairs` (L, P) is true are computed (the same class); the others are 0.
 
-        Last tubelets from the same step share their key frames, so one array operation covers each such group
-        (a few per step, however many tubes are running)."""
+        Last tubelets from the same step share their key frames, so one array operation over the pairs covers
+        each such group (a few per step, however many tubes are running)."""
         ious = np.zeros((len(lasts), len(pool)))
-        if not pool or not lasts:
+        rows, cols = np.nonzero(pairs)
+        if not rows.size:
             return ious
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, last in enumerate(lasts):
-            groups.setdefault(tuple(np.asarray(last.key_frames).tolist()), []).append(i)
-        for keys, rows in groups.items():
-            last_boxes = np.stack([np.asarray(lasts[i].boxes) for i in rows])  # (G, K, 4)
-            _, ia, ib = np.intersect1d(np.array(keys), pool[0].key_frames, return_indices=True)
-            if ia.size:  # (G, 1, n, 4) against (1, P, n, 4), mean over the n shared key frames
-                ious[rows] = iou2d(last_boxes[:, ia][:, None], boxes[:, ib][None]).mean(axis=2)
-            else:  # (1, P, 4) first boxes against (G, 1, 4) last boxes
-                ious[rows] = iou2d(boxes[None, :, 0], last_boxes[:, -1][:, None])
+        last_keys = np.stack([np.asarray(t.key_frames) for t in lasts])  # (L, K)
+        last_boxes = np.stack([np.asarray(t.boxes) for t in lasts])  # (L, K, 4)
+        groups, group_of = np.unique(last_keys, axis=0, return_inverse=True)
+        group_of = group_of.reshape(-1)[rows]  # (pairs,)
+        for g, keys in enumerate(groups):
+            r, c = rows[group_of == g], cols[group_of == g]
+            _, ia, ib = np.intersect1d(keys, pool[0].key_frames, return_indices=True)
+            if ia.size:  # (n, k, 4) against (n, k, 4), mean over the k shared key frames
+                ious[r, c] = iou2d(last_boxes[r][:, ia], boxes[c][:, ib]).mean(axis=1)
+            else:  # first boxes against last boxes
+                ious[r, c] = iou2d(boxes[c, 0], last_boxes[r, -1])
         return ious
 
     def active_tubes(self) -> list[Tube]:

@@ -43,6 +43,7 @@ __all__ = ["AMMA", "TubeletOutput", "TubeletHead", "UpsampleNeck"]
 FEATURE_DIM = 512  # backbone output channels entering the neck (ResNet-18's; the others are shrunk to it)
 NECK_DIM = 256  # D, channels of one clip feature
 HEAD_DIM = 64  # per-clip channels after the head's shrink (D / 4, "to gain efficiency")
+CLIP_DIM = HEAD_DIM + 2  # per clip, cached while streaming: the shrunk channels and the box size (w, h)
 MAX_FUSIONS = 3
 
 
@@ -104,10 +105,13 @@ class TubeletHead(nn.Module):
 
     Data flow (K clips, C classes)::
 
-        K x (B, 256, h, w) ── per clip: 1x1 conv 256 -> 64 + BN ──► K x (B, 64, h, w)
+        K x (B, 256, h, w) ── per clip: 1x1 conv 256 -> 64 + BN ──► K x (B, 64, h, w)       forward_clip
+          ├─ per clip (B, 64, h, w) ─► 3x3 conv -> 64, ReLU, 1x1 -> 2, stacked    size     (B, 2K, h, w)
           ├─ concat (B, 64K, h, w) ─► 3x3 conv -> 256, ReLU, 1x1 -> C, sigmoid   heatmap  (B, C, h, w)
-          ├─ concat (B, 64K, h, w) ─► 3x3 conv -> 256, ReLU, 1x1 -> 2K           movement (B, 2K, h, w)
-          └─ per clip (B, 64, h, w) ─► 3x3 conv -> 64, ReLU, 1x1 -> 2, stacked    size     (B, 2K, h, w)
+          └─ concat (B, 64K, h, w) ─► 3x3 conv -> 256, ReLU, 1x1 -> 2K           movement (B, 2K, h, w)
+
+    Everything up to the concatenation depends on one clip only (`forward_clip`), so a stream computes it once per
+    clip and caches it; `forward_tubelet` is the part that reads all K clips.
 
     Args:
         num_classes: C.
@@ -127,9 +131,19 @@ class TubeletHead(nn.Module):
     def forward(self, feats: torch.Tensor) -> TubeletOutput:
         """Args: feats (B, K, 256, h, w), oldest clip first. Returns: `TubeletOutput`."""
         b, k, d, h, w = feats.shape
-        x = self.shrink(feats.reshape(b * k, d, h, w))  # (B*K, 64, h, w)
-        stacked = x.reshape(b, k * HEAD_DIM, h, w)  # (B, 64K, h, w), clip-major channels
-        size = self.size(x).reshape(b, 2 * k, h, w)  # (B*K, 2, h, w) -> (B, 2K, h, w): (w, h) of clip 0, 1, ...
+        return self.forward_tubelet(self.forward_clip(feats.reshape(b * k, d, h, w)).reshape(b, k, CLIP_DIM, h, w))
+
+    def forward_clip(self, feat: torch.Tensor) -> torch.Tensor:
+        """The per-clip part: (N, 256, h, w) clip features -> (N, 66, h, w), the 64 shrunk channels and the
+        clip's (w, h) box size."""
+        x = self.shrink(feat)  # (N, 64, h, w)
+        return torch.cat([x, self.size(x)], dim=1)  # (N, 66, h, w)
+
+    def forward_tubelet(self, clips: torch.Tensor) -> TubeletOutput:
+        """The K clips' `forward_clip` outputs (B, K, 66, h, w), oldest first -> `TubeletOutput`."""
+        b, k, _, h, w = clips.shape
+        stacked = clips[:, :, :HEAD_DIM].reshape(b, k * HEAD_DIM, h, w)  # (B, 64K, h, w), clip-major channels
+        size = clips[:, :, HEAD_DIM:].reshape(b, 2 * k, h, w)  # (B, 2K, h, w): (w, h) of clip 0, 1, ...
         return TubeletOutput(torch.sigmoid(self.center(stacked)), self.movement(stacked), size)
 
 
@@ -148,8 +162,10 @@ class AMMA(nn.Module):
         K clip features (B, K, 256, H/8, W/8) ─► TubeletHead ─► heatmap, movement, size   forward_head
 
     Offline, `forward` takes the K clips as one (B, 3, K*t, H, W) tensor. Online, `forward_step` embeds only the
-    newest clip and reads the other K - 1 features from the state (the paper's feature cache), so a step costs one
-    clip embedding plus the head.
+    newest clip and reads the other K - 1 clips from the state (the paper's feature cache), so a step costs one
+    clip embedding plus the part of the head that reads all K clips. The cache holds each clip's per-clip head
+    output (`TubeletHead.forward_clip`: 64 shrunk channels and the box size) rather than its 256-channel feature:
+    a quarter of the state, and the per-clip head layers run once per clip instead of K times.
 
     Attributes:
         num_clips: K, clips per tubelet.
@@ -229,12 +245,13 @@ class AMMA(nn.Module):
     def init_state(self, batch_size: int = 1) -> StreamState:
         """Empty feature cache for `batch_size` streams at ``pretrained_cfg.input_size``.
 
-        State: ``features`` (B, K, 256, H/8, W/8), the last K clip features, oldest first; ``count`` (B, 1), clips
-        seen (capped at K). Start a new state for every new video or after a jump in the stream.
+        State: ``features`` (B, K, 66, H/8, W/8), the last K clips' per-clip head outputs
+        (`TubeletHead.forward_clip`), oldest first; ``count`` (B, 1), clips seen (capped at K). Start a new state for
+        every new video or after a jump in the stream.
         """
         _, h, w = self.pretrained_cfg.input_size
         p = next(self.parameters())
-        feats = torch.zeros(batch_size, self.num_clips, NECK_DIM, h // 8, w // 8, dtype=p.dtype, device=p.device)
+        feats = torch.zeros(batch_size, self.num_clips, CLIP_DIM, h // 8, w // 8, dtype=p.dtype, device=p.device)
         return StreamState(features=feats, count=torch.zeros(batch_size, 1, dtype=p.dtype, device=p.device))
 
     def forward_step(self, clip: torch.Tensor, state: StreamState) -> tuple[TubeletOutput, StreamState]:
@@ -251,13 +268,13 @@ class AMMA(nn.Module):
         Returns:
             The head outputs and the new state.
         """
-        feat = self.forward_clip_features(clip)[:, None]  # (B, 1, 256, h, w)
+        feat = self.head.forward_clip(self.forward_clip_features(clip))[:, None]  # (B, 1, 66, h, w)
         cache = state["features"]
         first = (state["count"] == 0).reshape(-1, 1, 1, 1, 1)  # (B, 1, 1, 1, 1)
-        shifted = torch.cat([cache[:, 1:], feat], dim=1)  # (B, K, 256, h, w): drop the oldest clip
+        shifted = torch.cat([cache[:, 1:], feat], dim=1)  # (B, K, 66, h, w): drop the oldest clip
         cache = torch.where(first, feat.expand_as(cache), shifted)
         count = torch.clamp(state["count"] + 1, max=self.num_clips)
-        return self.head(cache), StreamState(features=cache, count=count)
+        return self.head.forward_tubelet(cache), StreamState(features=cache, count=count)
 
     def reset_classifier(self, num_classes: int, *, label_names: Sequence[str] | None = None) -> None:
         """Replace the centre branch's classifier (fine-tuning on other classes); ``pretrained_cfg`` follows."""
