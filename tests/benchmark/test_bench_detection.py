@@ -41,8 +41,10 @@ def _result(*, ratio, fps):
             "share": share} for v in VARIANTS]
     linking = {"steps": 50, "vs_num_clips": [{"num_clips": k, "actors": 3, "ms_per_step": 1.0 + k} for k in (1, 5)],
                "vs_actors": [{"num_clips": 5, "actors": n, "ms_per_step": 2.0 + n / 10} for n in (1, 50)]}
-    memory = {"variant": "amma_mobilenetv2", "size": 96, "runtime": "openvino bf16", "frames": 3000, "rss_start_mb": 500.0,
-              "rss_end_mb": 500.5, "growth_mb": 0.5, "rss_samples_mb": [500.0, 500.5]}
+    streams = [{"engine": engine, "frames": 3000, "rss_start_mb": 500.0, "rss_end_mb": 500.0 + growth,
+                "growth_mb": growth, "rss_samples_mb": [500.0, 500.0 + growth]}
+               for engine, growth in (("live stream", 0.0), ("file", 0.5))]
+    memory = {"variant": "amma_mobilenetv2", "size": 96, "runtime": "openvino bf16", "streams": streams}
     return {"quick": True, "size": 288, "num_clips": 5, "clip_len": 4, "num_classes": 24, "per_frame": per_frame,
             "runtimes": runtimes, "end_to_end": e2e, "linking": linking, "memory": memory}
 
@@ -66,7 +68,9 @@ def test_goals_follow_the_numbers():
 def test_markdown_names_the_variants_and_links_the_plot():
     text = to_markdown(_result(ratio=4.1, fps=120.0))
     assert "| AMMA EfficientNet-Lite0 | openvino bf16 | 300 | 120.000 | 150.000 | 10% | 50% | 20% | 20% |" in text
-    assert f"]({LINK_PLOT})" in text and "RSS 500.0 MB → 500.5 MB over 3000 streamed frames (+0.5 MB" in text
+    assert f"]({LINK_PLOT})" in text
+    assert "- live stream: RSS 500.0 MB → 500.0 MB over 3000 streamed frames (+0.0 MB" in text
+    assert "- file: RSS 500.0 MB → 500.5 MB over 3000 streamed frames (+0.5 MB" in text
     assert "amma_" not in text.replace("`", "")  # the product's names, not registry keys
 
 

@@ -14,7 +14,8 @@ comparison are called in alternation (`interleaved_ms`) so that load from other 
 - end to end, on both cores: decode + preprocess + model + tubelet decoding + online tube linking (`DetectionEngine`,
   zero-delay mode) on a 640×480 mp4 of the synthetic detection scene, OpenVINO bf16, with the share of each part;
 - linking: `TubeLinker.update` per step against K and against the number of actors, on synthetic tubelets (PNG);
-- memory: process RSS along a long stream through `DetectionEngine`.
+- memory: process RSS along a long stream through `DetectionEngine`, as a live stream (no ended tube kept) and as
+  a file run (ended tubes kept for `finish`).
 """
 from __future__ import annotations
 
@@ -244,12 +245,13 @@ def _memory_runtime(workdir: Path):
     return OpenVINORuntime(xml, precision="bf16")
 
 
-def memory_flatness(runtime, num_frames: int) -> dict:
-    """RSS along a stream of `num_frames` frames (a 200-frame 160×120 scene on repeat) through `DetectionEngine`."""
+def memory_flatness(runtime, num_frames: int, *, keep_tubes: bool) -> dict:
+    """RSS along a stream of `num_frames` frames (a 200-frame 160×120 scene on repeat) through `DetectionEngine`,
+    keeping the tubes that end for `finish` (`detect` on a file) or not (a live stream of `serve`)."""
     from streamact.inference.detection import DetectionEngine
     from streamact.io.sources import open_source
 
-    engine = DetectionEngine(runtime)
+    engine = DetectionEngine(runtime, keep_tubes=keep_tubes)
     frames = [frame for frame, _ in open_source("synthetic:detection?seed=2&frames=200&size=160&actors=3")]
     warm = min(1000, num_frames // 10)  # after allocator warm-up
     samples = []
@@ -258,8 +260,9 @@ def memory_flatness(runtime, num_frames: int) -> dict:
         if i >= warm and (i - warm) % max(1, (num_frames - warm) // 10) == 0:
             samples.append(round(_rss_mb(), 1))
     end = _rss_mb()
-    return {"frames": num_frames, "rss_start_mb": samples[0], "rss_end_mb": end, "growth_mb": end - samples[0],
-            "rss_samples_mb": samples}
+    return {"engine": "live stream (keep_tubes=False, as serve)" if not keep_tubes else
+            "file (keeps ended tubes for finish, as detect)", "frames": num_frames, "rss_start_mb": samples[0],
+            "rss_end_mb": end, "growth_mb": end - samples[0], "rss_samples_mb": samples}
 
 
 def _progress(message: str) -> None:
@@ -292,8 +295,10 @@ def run(*, quick: bool = False, data_root: Path | None = None) -> dict:
         _progress("linking ...")
         result["linking"] = linking_costs(50 if quick else 200)
         _progress("memory ...")
+        runtime = _memory_runtime(workdir)
         result["memory"] = {"variant": MEMORY_MODEL[0], "size": MEMORY_MODEL[1], "runtime": "openvino bf16",
-                            **memory_flatness(_memory_runtime(workdir), 3_000 if quick else 100_000)}
+                            "streams": [memory_flatness(runtime, 3_000 if quick else 100_000, keep_tubes=keep)
+                                        for keep in (False, True)]}
     return result
 
 
@@ -360,9 +365,11 @@ def to_markdown(result: dict) -> str:
         markdown_table(link["vs_actors"], ["num_clips", "actors", "ms_per_step"]),
         f"\n![linking time against K and against the number of actors]({LINK_PLOT})\n",
         f"### Memory\n\n{VARIANTS[mem['variant']]} at {mem['size']}² on {mem['runtime']} (the bookkeeping that could "
-        f"grow does not depend on the input size): RSS {mem['rss_start_mb']:.1f} MB → "
-        f"{mem['rss_end_mb']:.1f} MB over {mem['frames']} streamed frames ({mem['growth_mb']:+.1f} MB; samples "
-        f"{', '.join(map(str, mem['rss_samples_mb']))}).\n",
+        f"grow does not depend on the input size), one engine after the other in one process:\n",
+        *(f"- {m['engine']}: RSS {m['rss_start_mb']:.1f} MB → {m['rss_end_mb']:.1f} MB over {m['frames']} streamed "
+          f"frames ({m['growth_mb']:+.1f} MB; samples {', '.join(map(str, m['rss_samples_mb']))})."
+          for m in mem["streams"]),
+        "",
         "### Against the goals\n",
         markdown_table(goals(result), ["goal", "measured", "met"]),
     ]

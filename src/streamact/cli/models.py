@@ -88,7 +88,8 @@ def _zoo(rows: list[dict[str, Any]], command: str) -> str:
             "AMMA tubelet detectors at the paper's setting: 288x288, K = 5 clips of t = 4 frames, 24 classes. "
             "GMACs / clip is the paper's count for the streaming setting (MACs of one tubelet over K clips, divided "
             "by K); GMACs / step is what a live stream pays every t frames (one new clip embedded, the head over the "
-            "K cached clip features); the clip embedding alone is the part a cache cannot save. The neck uses a "
+            "K cached clips); the clip embedding (with the head's per-clip layers, whose output is cached) is the "
+            "part a cache cannot save. The neck uses a "
             "plain 3x3 convolution where the paper has a deformable one (DCNv2), so it exports everywhere.",
             "",
             "| model | params (M) | GMACs / clip | GMACs / clip embedding | GMACs / step | GMACs / frame | "
