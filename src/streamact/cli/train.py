@@ -7,10 +7,11 @@ import logging
 
 def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        name, help="train a recognizer from a YAML recipe",
+        name, help="train a recognizer or a detector from a YAML recipe",
         usage="streamact train [CONFIG.yaml] [--section.key=value | --section.key value ...] "
               "[--resume | --overwrite] [--no-progress]",
-        description="Train a recognizer. Any config field can be overridden as --section.key=value or "
+        description="Train a recognizer, or a detector (data.format: detection, e.g. "
+                    "configs/detection_amma_effl0.yaml). Any config field can be overridden as --section.key=value or "
                     "--section.key value (e.g. --optim.lr 0.005 --data.root=data/gestures --epochs 5); a bare "
                     "boolean field means true (--amp: bf16 autocast); unknown keys are errors. --device cpu|cuda|auto "
                     "(default cpu) chooses where it trains. "

@@ -275,7 +275,7 @@ def evaluate(model: nn.Module, loader, num_classes: int, *, class_names=None, da
 
 
 class Trainer:
-    """Train a recognizer from a `TrainConfig`.
+    """Train a recognizer or a detector (its task: `streamact.engine.tasks`) from a `TrainConfig`.
 
     Args:
         cfg: resolved configuration.
