@@ -27,15 +27,18 @@ from streamact.io.video import open_video
 
 __all__ = ["StreamScores", "run_streams", "score_streams", "tune_event_cfg", "EVENT_GRID"]
 
-# Settings `tune_event_cfg` searches by default: 2 * 4 * 2 * 3 * 3 * 2 = 288 combinations, about a second each
-# on 30 recorded streams.
+# Settings `tune_event_cfg` searches by default: 2 * 4 * 2 * 3 * 4 * 2 * 3 = 1152 combinations, about 0.1 s each on
+# 10 recorded streams. switch_frames trades splitting a gesture whose leading class changes midway (a wrong early
+# class, then the right one) against splitting two gestures that touch (16 steps, longer than most gestures,
+# leaves that to the background class alone).
 EVENT_GRID = {
     "alpha": (1.0, 0.5),
     "on_threshold": (0.4, 0.5, 0.6, 0.7),
     "min_frames": (1, 2),
     "release_frames": (1, 2, 3),
-    "early_margin": (0.3, 0.5, 0.7),
+    "early_margin": (0.3, 0.5, 0.7, 0.9),
     "late_threshold": (0.3, 0.5),
+    "switch_frames": (4, 8, 16),
 }
 
 

@@ -77,8 +77,9 @@ class EventCfg:
         late_threshold: at the end, report a gesture not reported yet if its best class reaches this.
         switch_frames: steps a new leading class must hold to end the current gesture and start the next.
 
-    The defaults are tuned for the bundled gesture model on six validation streams (docs/RESULTS.md, "Gesture
-    events on a live stream"); a model trained otherwise should carry its own.
+    The defaults were tuned for the trimmed-clip gesture model (`tsm_efficientnet_lite0_gestures`) on six short
+    synthetic streams; a model trained otherwise carries its own, tuned on its validation streams with
+    `streamact.evaluation.online.tune_event_cfg` (as bench/stream_recognition.py does for the bundled stream model).
     """
 
     smoothing: str = "none"

@@ -387,8 +387,8 @@ default_cfgs: dict[str, _Variant] = {
         num_classes=len(GESTURE_CLASSES), label_names=tuple(GESTURE_CLASSES),
         weights="tsm_efficientnet_lite0_stream_gestures.safetensors",
         # Tuned on the validation streams (bench/stream_recognition.py, docs/RESULTS.md).
-        events=EventCfg(alpha=0.5, on_threshold=0.6, min_frames=2, off_threshold=0.4, release_frames=1,
-                        early_margin=0.5, late_threshold=0.5, switch_frames=4))),
+        events=EventCfg(alpha=0.5, on_threshold=0.7, min_frames=2, off_threshold=0.4, release_frames=1,
+                        early_margin=0.9, late_threshold=0.3, switch_frames=16))),
 }
 
 
