@@ -6,8 +6,8 @@ Recipe of the bundled `tsm_efficientnet_lite0_stream_gestures` (docs/MODEL_CARD_
     streamact train configs/stream_gestures_tsm_effl0_4f.yaml            # train on stream windows
     python bench/stream_recognition.py --checkpoint runs/stream_gestures/last.pt
 
-(configs/stream_gestures_tsm_effl0_8f.yaml is the next recipe, averaging 8 frames: pass it as --recipe, after
-switching the registered clip_len to 8, when its weights are to be shipped.)
+(The shipped weights continue that run in stages, the last ones labelling every window at its last 16 frames; every
+command is in docs/MODEL_CARD_stream_gestures.md.)
 
 This script then
 1. runs both models live over the validation streams and tunes each one's event settings there
@@ -125,7 +125,8 @@ def main() -> None:
             "settings tuned on the 10 validation streams (`tune_event_cfg`). Delay = emission frame minus the "
             "gesture's last frame (negative: reported before it ended). The stream model is the bundled "
             f"`{NEW}` ({weights.stat().st_size / 1e6:.1f} MB), trained with "
-            f"`streamact train {args.recipe}` (docs/MODEL_CARD_stream_gestures.md); "
+            f"`streamact train {args.recipe}` and its continuations (every command in "
+            "docs/MODEL_CARD_stream_gestures.md); "
             f"`{OLD}`, trained on trimmed clips only, is the baseline.\n\n"
             + markdown_table(rows, COLUMNS)
             + "\n\nGoals (stream model): " + ", ".join(f"{k} {'met' if ok else 'NOT met'}" for k, ok in met.items())
