@@ -28,9 +28,9 @@ from streamact.io.video import open_video
 __all__ = ["StreamScores", "run_streams", "score_streams", "tune_event_cfg", "EVENT_GRID"]
 
 # Settings `tune_event_cfg` searches by default: 2 * 4 * 2 * 3 * 4 * 2 * 3 = 1152 combinations, about 0.1 s each on
-# 10 recorded streams. switch_frames trades splitting a gesture whose leading class changes midway (a wrong early
-# class, then the right one) against splitting two gestures that touch (16 steps, longer than most gestures,
-# leaves that to the background class alone).
+# 10 recorded streams. A short switch_frames splits a gesture whose leading class changes midway (a wrong early class,
+# then the right one) into two events; a long one (16 steps, longer than most gestures) leaves splitting to the
+# background class alone, so two gestures that touch without a gap become one event.
 EVENT_GRID = {
     "alpha": (1.0, 0.5),
     "on_threshold": (0.4, 0.5, 0.6, 0.7),
