@@ -170,7 +170,7 @@ async def _alive(actor) -> bool:
     except ActorDiedError:
         return False
     except (TimeoutError, RayError):  # slow, restarting, unreachable: not known dead; ask again next time
-        return True
+        pass
     return True
 
 

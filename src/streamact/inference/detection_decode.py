@@ -60,7 +60,8 @@ def decode_tubelets(heatmap: np.ndarray, movement: np.ndarray, size: np.ndarray,
     scale = np.array([src_w / w, src_h / h, src_w / w, src_h / h])
     frames = key_frames(end_frame, k, clip_len)
     scores = peaks[order]
-    order, scores = order[scores > min_score], scores[scores > min_score]
+    keep = scores > min_score
+    order, scores = order[keep], scores[keep]
     labels, cells = np.divmod(order, h * w)
     ys, xs = np.divmod(cells, w)  # floor division: the row of each peak
     mov = movement[:, ys, xs].T.reshape(-1, k, 2).astype(np.float64)  # (N, K, 2)
