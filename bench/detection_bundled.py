@@ -11,7 +11,10 @@
    float32 after loading);
 3. loads them back with ``create_model(NAME, pretrained=True)``, exactly what users get, streams it over the test
    split as `streamact eval` does, and writes frame-mAP / video-mAP to the section "detection_bundled" of
-   docs/RESULTS.md and the detection report to --out.
+   docs/RESULTS.md and the detection report to --out;
+4. with --val (a detection set of another seed, never trained on: ``streamact data synth detection --out
+   data/detection_val --num-videos 60 --seed 1``), streams it over all of those videos too and reports video-mAP
+   for each `link_score` of the tube linker, the evidence for its default (`LINK_SCORE`).
 """
 from __future__ import annotations
 
@@ -26,8 +29,11 @@ from streamact import create_model
 from streamact.benchmark.common import markdown_table, write_section
 from streamact.data.datasets.detection import load_detection_annotations
 from streamact.engine.checkpoint import load_checkpoint
-from streamact.engine.tasks import evaluate_detector, find_annotation_file, split_videos
+from streamact.engine.tasks import detect_video, evaluate_detector, find_annotation_file, split_videos
+from streamact.evaluation.detection import video_ap
 from streamact.evaluation.detection_report import write_detection_report
+from streamact.inference.runtimes import TorchRuntime
+from streamact.inference.tubes import LINK_SCORE, link_tubes
 from streamact.models._pretrained import WEIGHTS_DIR
 
 NAME = "amma_efficientnet_lite0_actions"
@@ -38,6 +44,7 @@ def main() -> None:
     parser.add_argument("--source", default="runs/detection_bundled/last.pt")
     parser.add_argument("--data", default="data/detection")
     parser.add_argument("--out", default="runs/detection_bundled/eval_bundled")
+    parser.add_argument("--val", help="detection set of another seed for the linker's link_score (optional)")
     args = parser.parse_args()
 
     ckpt = load_checkpoint(args.source)
@@ -75,9 +82,31 @@ def main() -> None:
             + markdown_table([{k: _pct(v) for k, v in headline.items()}], list(headline))
             + "\n\n" + markdown_table(per_class, ["class", "frame-AP@0.5", "video-AP@0.2", "video-AP@0.5",
                                                   "true tubes"]))
-    write_section("detection_bundled", body,
-                  command=f"python bench/detection_bundled.py --source {args.source} --data {args.data}")
+    if args.val:
+        body += "\n\n" + link_score_table(shipped, args.val)
+    write_section("detection_bundled", body, command=f"python bench/detection_bundled.py --source {args.source} "
+                  f"--data {args.data}" + (f" --val {args.val}" if args.val else ""))
     print(json.dumps({k: _pct(v) for k, v in headline.items()}, indent=1))
+
+
+LINK_SCORES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
+
+
+def link_score_table(model, root: str) -> str:
+    """video-mAP over every video of `root` (all splits) for each of `LINK_SCORES`, as markdown."""
+    ann = load_detection_annotations(find_annotation_file(root), on_error="skip")
+    videos = list(dict.fromkeys(split_videos(ann, "train") + split_videos(ann, "test")))
+    runtime = TorchRuntime(model)
+    steps = {video: detect_video(runtime, ann, video) for video in videos}
+    rows = []
+    for score in LINK_SCORES:
+        result = video_ap({v: link_tubes(steps[v], ann.nframes[v], link_score=score) for v in videos}, ann, videos)
+        rows.append({"link_score": f"{score:g}" + (" (default)" if score == LINK_SCORE else ""),
+                     **{f"video-mAP@{t:g}": _pct(result.map(t)) for t in (0.2, 0.5, 0.75)},
+                     "video-mAP@0.5:0.95": _pct(result.map_range())})
+    return (f"The tube linker's `link_score` (tubelets scoring below it neither start nor extend a tube), on the "
+            f"{len(videos)} videos of `{root}`, a set of another seed that no model was trained on (percent):\n\n"
+            + markdown_table(rows, list(rows[0])))
 
 
 def _pct(value: float | None) -> str:

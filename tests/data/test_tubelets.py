@@ -1,4 +1,5 @@
-"""Tubelet training samples: AMMA's sampling rule, frames read, targets at the right place, bad frames skipped."""
+"""Tubelet training samples: AMMA's sampling rule and background windows, frames read, targets at the right place,
+bad frames skipped."""
 import numpy as np
 from detection_fixture import write_tiny_detection_set
 
@@ -12,14 +13,40 @@ def test_clip_frames():
 
 
 def test_training_samples_rule():
-    tube_a = np.array([[f, 0, 0, 5, 5] for f in range(5, 21)], np.float32)  # frames 5..20
-    tube_b = np.array([[f, 0, 0, 5, 5] for f in range(15, 31)], np.float32)  # frames 15..30
-    ann = DetectionAnnotations(root=None, labels=["a", "b"], nframes={"v": 40}, resolution={"v": (10, 10)},
-                               gttubes={"v": {0: [tube_a], 1: [tube_b]}}, train_videos=[["v"]], test_videos=[[]])
+    ann = _two_tubes()
     ends = [e for _, e in training_samples(ann, ["v"], num_clips=2, clip_len=4)]
     # key frames (end - 4, end): inside a tube, never straddling the start or end of either tube
     assert ends == [9, 10, 11, 12, 13, 14, 19, 20, 25, 26, 27, 28, 29, 30]
+    tube_a = ann.gttubes["v"][0][0]
     assert tube_boxes(tube_a, np.array([5, 9])).shape == (2, 4) and tube_boxes(tube_a, np.array([4, 9])) is None
+
+
+def _two_tubes() -> DetectionAnnotations:
+    tube_a = np.array([[f, 0, 0, 5, 5] for f in range(5, 21)], np.float32)  # frames 5..20
+    tube_b = np.array([[f, 0, 0, 5, 5] for f in range(15, 31)], np.float32)  # frames 15..30
+    return DetectionAnnotations(root=None, labels=["a", "b"], nframes={"v": 40}, resolution={"v": (10, 10)},
+                                gttubes={"v": {0: [tube_a], 1: [tube_b]}}, train_videos=[["v"]], test_videos=[[]])
+
+
+def test_background_windows():
+    ann = _two_tubes()
+    samples = training_samples(ann, ["v"], num_clips=2, clip_len=4, background=0.25, seed=3)
+    ends = sorted(e for _, e in samples)
+    # every window with a complete tubelet, also those where the other tube starts or ends (15: b starts at 15)
+    positives = set(range(9, 31))
+    background = set(ends) - positives
+    assert positives <= set(ends) and len(ends) == len(set(ends))
+    assert len(background) == round(22 * 0.25 / 0.75) and background <= set(range(5, 9)) | set(range(31, 41))
+    assert samples == training_samples(ann, ["v"], num_clips=2, clip_len=4, background=0.25, seed=3)
+    # more background wanted than there is: all 14 windows without a complete tubelet
+    assert len(training_samples(ann, ["v"], num_clips=2, clip_len=4, background=0.6)) == 22 + 14
+    # the targets of a window are its complete tubelets: at 15 tube b has only begun
+    ds = TubeletDataset(ann, samples, num_clips=2, clip_len=4, input_size=32, mean=(0.5,) * 3, std=(0.25,) * 3,
+                        train=False)
+    assert [label for label, _ in ds.objects("v", 15)] == [0]
+    assert ds.objects("v", 35) == []
+
+
 
 
 def test_dataset_item_targets(tmp_path):

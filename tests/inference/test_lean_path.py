@@ -244,10 +244,12 @@ def test_corrupt_cache_is_recompiled(exported, tmp_path):
     expected = first.step(frame, first.init_state())[0]
     (blob,) = tmp_path.glob("*.blob")
     size = blob.stat().st_size
-    blob.write_bytes(b"\\0garbage" * 8)
+    garbage = b"\\0garbage" * 8
+    blob.write_bytes(garbage)
     again = OpenVINORuntime(exported[1], precision="fp32", cache_dir=tmp_path)
     np.testing.assert_array_equal(again.step(frame, again.init_state())[0], expected)
-    assert blob.stat().st_size == size  # OpenVINO compiled again and replaced the damaged blob
+    # OpenVINO compiled again and replaced the damaged blob (a new blob's size can differ by a few bytes)
+    assert blob.read_bytes() != garbage and blob.stat().st_size > size * 0.9
 
 
 def test_unusable_cache_folder_warning_is_one_line_on_the_command_line(exported, tmp_path, monkeypatch, capsys):

@@ -147,10 +147,23 @@ def test_linker_links_across_a_gap_and_interpolates():
 
 def test_low_scores_and_short_tubes_are_dropped():
     steps = moving_steps(60, [(1, 60, A, 0.0, 0.004, 0)])
-    assert link_tubes(steps, 60) == []  # mean score below 0.005
-    assert link_tubes(steps, 60, min_score=0.0)[0].score == pytest.approx(0.004)
+    assert link_tubes(steps, 60, link_score=0.0) == []  # mean score below 0.005
+    assert link_tubes(steps, 60, link_score=0.0, min_score=0.0)[0].score == pytest.approx(0.004)
     short = moving_steps(30, [(1, 24, A, 0.0, 0.9, 0)])  # one tubelet only
     assert link_tubes(short, 30) == []
+
+
+def test_weak_tubelets_neither_start_nor_extend_tubes():
+    # The action covers frames 31-60 (its tubelets: key frames 35-55 and 40-60); before and after it the detector
+    # still puts weak tubelets on the idle actor.
+    steps = moving_steps(100, [(31, 60, A, 0.0, 0.9, 0)])
+    for frame, tubelets in steps:
+        if not tubelets:
+            tubelets.append(tubelet(frame, A, 0.1))
+    (tube,) = link_tubes(steps, 100, link_score=0.2)
+    assert (tube.frames[0], tube.frames[-1]) == (35, 60) and tube.score == pytest.approx(0.9)
+    (tube,) = link_tubes(steps, 100, link_score=0.0)  # ACT: the weak ones extend it over the whole video
+    assert (tube.frames[0], tube.frames[-1]) == (1, 100)
 
 
 def test_linking_and_evaluation_do_not_import_torch():

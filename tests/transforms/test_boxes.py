@@ -43,6 +43,17 @@ def test_crop_keeps_content_under_boxes_for_all_frames():
         np.testing.assert_array_equal(f[0], f[2])  # the same crop for every frame
 
 
+def test_crop_of_a_sample_without_tubes_is_drawn_too():
+    frames, _ = _frames_with_box()
+    shapes = set()
+    for seed in range(10):
+        f, b, keep = tubelet_crop(frames, np.zeros((0, 2, 4), np.float32), np.random.default_rng(seed))
+        assert len(b) == len(keep) == 0
+        np.testing.assert_array_equal(f[0], f[2])
+        shapes.add(f.shape[1:3])
+    assert len(shapes) > 2  # not always the whole frame
+
+
 def test_photometric_is_the_same_for_every_frame():
     frames = np.random.default_rng(0).integers(0, 255, (1, 8, 8, 3), dtype=np.uint8).repeat(4, axis=0)
     changed = False

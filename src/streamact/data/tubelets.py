@@ -1,8 +1,8 @@
 """Training samples for tubelet detection: K clips of t frames ending at a key frame, with their boxes and targets.
 
-    DetectionAnnotations ──► training_samples (every frame whose K key frames are entirely inside or outside
-    each tube and inside at least one) ──► TubeletDataset[i]: read K*t frames ──► augment (same draw for all
-    frames) ──► resize, normalise ──► clip (3, K*t, S, S) + targets on the S/8 grid
+    DetectionAnnotations ──► training_samples (windows holding a complete action tubelet, plus a share of
+    background windows) ──► TubeletDataset[i]: read K*t frames ──► augment (same draw for all frames) ──► resize,
+    normalise ──► clip (3, K*t, S, S) + targets (the complete tubelets) on the S/8 grid
 
 The key frames of a sample ending at frame f are f - (K-1)t, ..., f - t, f (contiguous clips of t frames, so a
 tubelet spans K*t frames); frames before the first are replaced by frame 1, as the paper pads short videos.
@@ -45,11 +45,21 @@ def tube_boxes(tube: np.ndarray, frames: np.ndarray) -> np.ndarray | None:
     return tube[[rows[int(f)] for f in frames], 1:5]
 
 
-def training_samples(ann: DetectionAnnotations, videos: Sequence[str], *, num_clips: int,
-                     clip_len: int) -> list[tuple[str, int]]:
-    """(video, end frame) of every training sample: its K key frames lie entirely inside or entirely outside each
-    ground-truth tube, and inside at least one (AMMA's rule; no sample straddles an action's start or end)."""
-    samples = []
+def training_samples(ann: DetectionAnnotations, videos: Sequence[str], *, num_clips: int, clip_len: int,
+                     background: float = 0.0, seed: int = 0) -> list[tuple[str, int]]:
+    """(video, end frame) of every training sample.
+
+    With `background` 0, AMMA's rule: the sample's K key frames lie entirely inside or entirely outside each
+    ground-truth tube, and inside at least one (no sample straddles an action's start or end).
+
+    With `background` > 0, every window holding at least one complete tubelet (a tube covering all K key frames),
+    plus windows holding none (actors idling, walking, or starting or ending an action inside the window) drawn at
+    random (seeded) to make up that share of the samples. A sample's targets are its complete tubelets only, so the
+    detector learns to fire when an action covers the whole tubelet, not when it is about to start or has just
+    ended: its tubelets then start and end with the action, which frame-mAP (every frame counts) and the temporal
+    extent of linked tubes reward.
+    """
+    positive, negative = [], []
     first = (num_clips - 1) * clip_len + 1
     for video in videos:
         spans = [(int(t[0, 0]), int(t[-1, 0])) for _, t in ann.tubes(video)]
@@ -57,9 +67,15 @@ def training_samples(ann: DetectionAnnotations, videos: Sequence[str], *, num_cl
             start = end - (num_clips - 1) * clip_len
             inside = [a <= start and end <= b for a, b in spans]
             outside = [end < a or b < start for a, b in spans]
-            if any(inside) and all(i or o for i, o in zip(inside, outside)):
-                samples.append((video, end))
-    return samples
+            if any(inside) and (background > 0 or all(i or o for i, o in zip(inside, outside))):
+                positive.append((video, end))
+            elif not any(inside):
+                negative.append((video, end))
+    if background <= 0:
+        return positive
+    wanted = min(len(negative), round(len(positive) * background / (1 - background)))
+    chosen = np.random.default_rng(seed).choice(len(negative), wanted, replace=False)
+    return positive + [negative[i] for i in sorted(chosen)]
 
 
 class DetectionBatch(NamedTuple):

@@ -70,7 +70,9 @@ class DataConfig:
     frame_interval: int = 1  # stride between frames for dense sampling
     stream_windows: int = 32  # stream sampling: windows drawn from each stream per epoch
     stream_background: float = 0.25  # stream sampling: share of windows ending on a background frame (the rest
-    #                                  are spread evenly over the stream's gesture classes)
+    #                                  are spread evenly over the stream's gesture classes); detection: share of
+    #                                  samples without a complete action tubelet (0 = AMMA's rule, which leaves out
+    #                                  every window where an action starts or ends)
     frame_cache: str = ""  # folder where each video is decoded once (uint8 .npy at the training scale) and read
     #                        by memory map: for long videos sampled many times (streams); "" = decode every sample
     stream_outputs: int = 1  # stream sampling, training: the last N frames of each window are labelled, each with

@@ -130,7 +130,8 @@ class DetectionTask:
     def build_train_set(self, model: nn.Module) -> TubeletDataset:
         d = self.cfg.data
         videos = split_videos(self.annotations, d.train_split)
-        samples = training_samples(self.annotations, videos, num_clips=d.num_clips, clip_len=d.clip_len)
+        samples = training_samples(self.annotations, videos, num_clips=d.num_clips, clip_len=d.clip_len,
+                                   background=d.stream_background, seed=self.cfg.seed)
         cfg = model.pretrained_cfg
         return TubeletDataset(self.annotations, samples, num_clips=d.num_clips, clip_len=d.clip_len,
                               input_size=d.input_size, mean=cfg.mean, std=cfg.std, train=True, flip=d.flip,

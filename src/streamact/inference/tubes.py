@@ -40,7 +40,10 @@ __all__ = [
     "frame_detections",
     "TubeLinker",
     "link_tubes",
+    "LINK_SCORE",
 ]
+
+LINK_SCORE = 0.2  # TubeLinker's default link_score: TUNE
 
 
 class Detection(NamedTuple):
@@ -229,13 +232,18 @@ class _Link:
 class TubeLinker:
     """Links each detection step's tubelets into action tubes, online (ACT's BuildTubes with key-frame spacing).
 
-    At every step, per class: soft tubelet NMS (`nms_overlap`) keeps the `top_k` best tubelets; running tubes,
+    At every step, per class: soft tubelet NMS (`nms_overlap`) keeps the `top_k` best tubelets, and those scoring
+    below `link_score` are left out (they neither start nor extend a tube); running tubes,
     best mean score first, each take the highest-scored unclaimed tubelet whose mean IoU with the tube's last
     tubelet over their shared key frames (or, when they share none, between the new tubelet's first box and the
     tube's last box) is at least `link_iou`; a tube that finds none and whose last tubelet no longer overlaps the
     new ones in time is finished; unclaimed tubelets start new tubes with new ids.
 
     Args:
+        link_score: tubelets scoring below this (after the NMS) are not linked. ACT links every tubelet of the
+            top 10, however weak: a tube then runs on through the low-scored tubelets of its class that a detector
+            still places on the actor once the action has ended (or before it starts), and its temporal extent,
+            which video-mAP scores, grows by their length.
         min_score: finished tubes scoring below this (mean tubelet score) are dropped.
         min_tubelets: tubes made of fewer tubelets are dropped (AMMA: 2).
         min_length: tubes spanning fewer frames are dropped; default K * spacing (AMMA: 25), from the tubelets
@@ -248,11 +256,12 @@ class TubeLinker:
         link_iou: float = 0.5,
         nms_overlap: float = 0.6,
         top_k: int = 10,
+        link_score: float = LINK_SCORE,
         min_score: float = 0.005,
         min_tubelets: int = 2,
         min_length: int | None = None,
     ) -> None:
-        self.link_iou, self.nms_overlap, self.top_k = link_iou, nms_overlap, top_k
+        self.link_iou, self.nms_overlap, self.top_k, self.link_score = link_iou, nms_overlap, top_k, link_score
         self.min_score, self.min_tubelets, self.min_length = min_score, min_tubelets, min_length
         self.reset()
 
@@ -286,7 +295,7 @@ class TubeLinker:
             if len(keys) > 1:
                 self._spacing = max(self._spacing, int(keys[-1] - keys[-2]))
             self._steady = self._steady or (int(keys[0]) > 1 and frame >= self._min_length())
-        pool = self._nms_by_class(tubelets)  # sorted by class, best first within a class
+        pool = [t for t in self._nms_by_class(tubelets) if t.score >= self.link_score]  # by class, best first
         pool_labels = np.array([t.label for t in pool], np.int64)
         boxes = np.stack([np.asarray(t.boxes) for t in pool]) if pool else np.zeros((0, 1, 4))  # (P, K, 4)
         scores = np.array([t.score for t in pool])

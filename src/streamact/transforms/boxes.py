@@ -69,8 +69,9 @@ def tubelet_crop(frames: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
 
     Each sampler draws up to `trials` crops (scale in [min scale, 1], aspect ratio in [0.5, 2]) and keeps the first
     whose overlap with some tube is at least the sampler's minimum in every key frame and that contains the centre
-    of at least one tube in every key frame; one candidate (or the whole frame) is chosen at random. Tubes whose
-    centre leaves the crop in any key frame are dropped; the others are clipped to it.
+    of at least one tube in every key frame (a sample without tubes keeps the first crop drawn); one candidate (or
+    the whole frame) is chosen at random. Tubes whose centre leaves the crop in any key frame are dropped; the
+    others are clipped to it.
 
     Returns:
         Cropped frames, the kept boxes (M', K, 4) and the kept tubes' indices (M',).
@@ -88,7 +89,7 @@ def tubelet_crop(frames: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
             x0, y0 = rng.uniform(0, w - cw), rng.uniform(0, h - ch)
             rect = np.array([x0, y0, x0 + cw, y0 + ch], np.float32)
             inside = ((centres >= rect[:2]) & (centres <= rect[2:])).all(-1).all(-1)  # (M,) centre in every frame
-            if inside.any() and (_iou_with(rect, boxes).min(-1) >= min_iou).any():
+            if not len(boxes) or (inside.any() and (_iou_with(rect, boxes).min(-1) >= min_iou).any()):
                 candidates.append(rect)
                 break
     rect = candidates[int(rng.integers(len(candidates)))]
