@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -57,16 +56,14 @@ def run(name: str, overrides: list[str], args: argparse.Namespace, cache: Result
     """Train and score one variant; the result goes to the cache."""
     cfg = load_config(RECIPE, [f"--data.root={args.data}", "--data.val_split=", f"--max_steps={args.steps}",
                                f"--epochs={args.epochs}", "--amp=false", f"--out_dir={args.out / name}", *overrides])
-    t0 = time.perf_counter()
     trainer = Trainer(cfg)
     trainer.fit(overwrite=True)  # a run cut short by an interrupted benchmark starts over
-    minutes = (time.perf_counter() - t0) / 60
     model = trainer.model.eval()
     ann = load_detection_annotations(find_annotation_file(args.data), on_error="skip")
     summary = evaluate_detector(model, ann, split_videos(ann, "test"), progress=True).summary()
     k, t, s = cfg.data.num_clips, cfg.data.clip_len, cfg.data.input_size
     cache.put(name, {
-        "overrides": overrides, "train_minutes": minutes, "steps": args.steps,
+        "overrides": overrides, "steps": args.steps,
         "params": count_params(model), "gmacs_per_clip": count_macs(model, [1, 3, k * t, s, s]) / k / 1e9,
         "motion_pairs": [[ann.labels[a], ann.labels[b]] for a, b in ann.motion_pairs],
         **{key: summary[key] for key in ("frame_map@0.5", "video_map@0.2", "video_map@0.5", "frame_errors",
@@ -76,12 +73,12 @@ def run(name: str, overrides: list[str], args: argparse.Namespace, cache: Result
 
 
 def report(cache: ResultCache, args: argparse.Namespace) -> str:
-    """Markdown of every group with at least one finished run."""
+    """Markdown of every group with at least two finished runs."""
     parts = []
     for group, variants in GROUPS.items():
         done = [(name, label) for name, label, _ in variants if name in cache]
-        if not done:
-            continue
+        if len(done) < 2:
+            continue  # nothing to compare yet (the shared baseline alone)
         pairs = cache[done[0][0]]["motion_pairs"]
         motion_classes = [c for pair in pairs for c in pair]
         rows = []
@@ -99,10 +96,9 @@ def report(cache: ResultCache, args: argparse.Namespace) -> str:
                 "other classes": _pct(sum(other_ap) / len(other_ap)),
                 "classification errors": _pct(r["frame_errors"]["classification"]),
                 **{c: _pct(per_class[c]["frame_ap@0.5"]) for c in motion_classes},
-                "training (min)": f"{r['train_minutes']:.0f}",
             })
         columns = ["variant", "params (M)", "GMACs / clip", "frame-mAP@0.5", "video-mAP@0.2", "video-mAP@0.5",
-                   "motion classes", "other classes", "classification errors", "training (min)"]
+                   "motion classes", "other classes", "classification errors"]
         parts.append(f"### {group}\n\n" + markdown_table(rows, columns) + "\n\nFrame-AP@0.5 (%) of the classes told "
                      "apart only by the direction of their motion:\n\n"
                      + markdown_table(rows, ["variant", *motion_classes]))

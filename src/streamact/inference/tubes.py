@@ -10,8 +10,9 @@ Spatio-Temporal Action Localization") with AMMA's key-frame spacing:
   linearly interpolated between key frames, with the tubelet's score; per frame and class, soft NMS (`nms2d`,
   overlap 0.6) rescales, and never removes, overlapping lower-scored boxes (`frame_detections`);
 * action tubes (video-mAP): `TubeLinker` links each step's tubelets to the running tubes of their class
-  (tubelet NMS 0.6, top 10 per class and step, mean IoU over shared key frames >= 0.5, highest score first) and
-  gives every tube a stable id. Offline use is a loop of `update` then `finish`, see `link_tubes`.
+  (tubelet NMS 0.6, top 10 per class and step, mean IoU over shared key frames >= 0.5, highest score first;
+  tubelets scoring below `LINK_SCORE` are not linked, our addition) and gives every tube a stable id. Offline
+  use is a loop of `update` then `finish`, see `link_tubes`.
 
 Coordinates are source pixels; IoU uses the "+1" pixel convention of ACT / MOC (a box (x1, y1, x2, y2) covers
 x2 - x1 + 1 columns).
@@ -43,7 +44,9 @@ __all__ = [
     "LINK_SCORE",
 ]
 
-LINK_SCORE = 0.2  # TubeLinker's default link_score: TUNE
+# TubeLinker's default link_score: the best video-mAP@0.5 of the bundled detector on a synthetic set of another
+# seed than its training and test videos (docs/RESULTS.md, "The bundled detector"; ACT's linking is 0).
+LINK_SCORE = 0.2
 
 
 class Detection(NamedTuple):
