@@ -3,9 +3,9 @@
     streamact data synth detection --out data/detection --num-videos 400 --workers 2
     python bench/detection_ablation.py --data data/detection --groups motion --steps 800
 
-Every variant trains the recipe configs/detection_amma_effl0.yaml (or the backbone's own recipe) from its initial
-weights with the same seed, samples, steps and learning rate, differing only in the overrides listed below; it is
-then streamed over the test split clip by clip as `streamact eval` does (ACT protocol). Groups:
+Every variant trains the recipe configs/detection_amma_effl0.yaml from its initial weights with the same seed,
+samples, steps and learning rate, differing only in the overrides listed below (the backbone group swaps the model);
+it is then streamed over the test split clip by clip as `streamact eval` does (ACT protocol). Groups:
 
     motion     RGB only / RGB + MM_Diff / RGB + MM_ConvDiff (after Table 1 of "Accumulated Micro-Motion
                Representations for Lightweight Online Action Detection in Real-Time")
@@ -72,7 +72,7 @@ def run(name: str, overrides: list[str], args: argparse.Namespace, cache: Result
     print(name, json.dumps({key: cache[name][key] for key in ("frame_map@0.5", "video_map@0.5")}))
 
 
-def report(cache: ResultCache, args: argparse.Namespace) -> str:
+def report(cache: ResultCache) -> str:
     """Markdown of every group with at least two finished runs."""
     parts = []
     for group, variants in GROUPS.items():
@@ -128,7 +128,9 @@ def main() -> None:
             f"steps of batch 8 from its initial weights (seed 317, float32), streamed over the test split of "
             f"`{args.data}` as `streamact eval` does (ACT protocol, percent). GMACs per clip at the training input "
             "(128², t = 4): tubelet MACs / K, as the paper counts them. Short runs on 2 CPU cores: one seed each, "
-            "so differences of a few points are within run-to-run noise.\n\n" + report(cache, args))
+            "so differences of a few points are within run-to-run noise. Every group with two or more finished runs "
+            f"in `{args.out / 'results.json'}` is shown, also one whose other variants have not run yet.\n\n"
+            + report(cache))
     write_section("detection_ablation", body)
 
 
