@@ -34,6 +34,7 @@ from streamact.data.datasets.detection import load_detection_annotations  # noqa
 from streamact.engine.config import load_config  # noqa: E402
 from streamact.engine.tasks import evaluate_detector, find_annotation_file, split_videos  # noqa: E402
 from streamact.engine.trainer import Trainer  # noqa: E402
+from streamact.evaluation.detection_report import percent  # noqa: E402
 
 RECIPE = "configs/detection_amma_effl0.yaml"
 CONVDIFF = ("convdiff", "RGB + MM_ConvDiff, 3 fusions, K = 3, EfficientNet-Lite0", [])
@@ -90,12 +91,12 @@ def report(cache: ResultCache) -> str:
             rows.append({
                 "variant": label, "params (M)": f"{r['params'] / 1e6:.2f}",
                 "GMACs / clip": f"{r['gmacs_per_clip']:.3f}",
-                "frame-mAP@0.5": _pct(r["frame_map@0.5"]), "video-mAP@0.2": _pct(r["video_map@0.2"]),
-                "video-mAP@0.5": _pct(r["video_map@0.5"]),
-                "motion classes": _pct(sum(motion_ap) / len(motion_ap)),
-                "other classes": _pct(sum(other_ap) / len(other_ap)),
-                "classification errors": _pct(r["frame_errors"]["classification"]),
-                **{c: _pct(per_class[c]["frame_ap@0.5"]) for c in motion_classes},
+                "frame-mAP@0.5": percent(r["frame_map@0.5"]), "video-mAP@0.2": percent(r["video_map@0.2"]),
+                "video-mAP@0.5": percent(r["video_map@0.5"]),
+                "motion classes": percent(sum(motion_ap) / len(motion_ap)),
+                "other classes": percent(sum(other_ap) / len(other_ap)),
+                "classification errors": percent(r["frame_errors"]["classification"]),
+                **{c: percent(per_class[c]["frame_ap@0.5"]) for c in motion_classes},
             })
         columns = ["variant", "params (M)", "GMACs / clip", "frame-mAP@0.5", "video-mAP@0.2", "video-mAP@0.5",
                    "motion classes", "other classes", "classification errors"]
@@ -104,9 +105,6 @@ def report(cache: ResultCache) -> str:
                      + markdown_table(rows, ["variant", *motion_classes]))
     return "\n\n".join(parts)
 
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from streamact.data.datasets.detection import load_detection_annotations
 from streamact.engine.checkpoint import load_checkpoint
 from streamact.engine.tasks import detect_video, evaluate_detector, find_annotation_file, split_videos
 from streamact.evaluation.detection import video_ap
-from streamact.evaluation.detection_report import write_detection_report
+from streamact.evaluation.detection_report import percent, write_detection_report
 from streamact.inference.runtimes import TorchRuntime
 from streamact.inference.tubes import LINK_SCORE, link_tubes
 from streamact.models._pretrained import WEIGHTS_DIR
@@ -70,8 +70,9 @@ def main() -> None:
     headline = {"frame-mAP@0.5": summary["frame_map@0.5"], **{f"video-mAP@{t}": summary[f"video_map@{t}"]
                                                               for t in ("0.2", "0.5", "0.75")},
                 **{f"{k} (frame errors)": v for k, v in summary["frame_errors"].items()}}
-    per_class = [{"class": name, "frame-AP@0.5": _pct(row["frame_ap@0.5"]), "video-AP@0.2": _pct(row["video_ap@0.2"]),
-                  "video-AP@0.5": _pct(row["video_ap@0.5"]), "true tubes": row["gt_tubes"]}
+    per_class = [{"class": name, "frame-AP@0.5": percent(row["frame_ap@0.5"]),
+                  "video-AP@0.2": percent(row["video_ap@0.2"]), "video-AP@0.5": percent(row["video_ap@0.5"]),
+                  "true tubes": row["gt_tubes"]}
                  for name, row in summary["per_class"].items()]
     body = (f"## The bundled detector `{NAME}`\n\n"
             f"`amma_efficientnet_lite0` (MM_ConvDiff, 3 fusions, ImageNet backbone), 128², K = 3 clips of t = 4 "
@@ -79,14 +80,14 @@ def main() -> None:
             f"by the training command of docs/MODEL_CARD_detection.md; shipped as {weights.stat().st_size / 1e6:.1f} "
             f"MB float16 safetensors. Scored as shipped (`create_model('{NAME}', pretrained=True)`, float32 "
             f"compute), streamed over the {len(videos)} test videos as `streamact eval` does (percent):\n\n"
-            + markdown_table([{k: _pct(v) for k, v in headline.items()}], list(headline))
+            + markdown_table([{k: percent(v) for k, v in headline.items()}], list(headline))
             + "\n\n" + markdown_table(per_class, ["class", "frame-AP@0.5", "video-AP@0.2", "video-AP@0.5",
                                                   "true tubes"]))
     if args.val:
         body += "\n\n" + link_score_table(shipped, args.val)
     write_section("detection_bundled", body, command=f"python bench/detection_bundled.py --source {args.source} "
                   f"--data {args.data}" + (f" --val {args.val}" if args.val else ""))
-    print(json.dumps({k: _pct(v) for k, v in headline.items()}, indent=1))
+    print(json.dumps({k: percent(v) for k, v in headline.items()}, indent=1))
 
 
 LINK_SCORES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
@@ -102,15 +103,12 @@ def link_score_table(model, root: str) -> str:
     for score in LINK_SCORES:
         result = video_ap({v: link_tubes(steps[v], ann.nframes[v], link_score=score) for v in videos}, ann, videos)
         rows.append({"link_score": f"{score:g}" + (" (default)" if score == LINK_SCORE else ""),
-                     **{f"video-mAP@{t:g}": _pct(result.map(t)) for t in (0.2, 0.5, 0.75)},
-                     "video-mAP@0.5:0.95": _pct(result.map_range())})
+                     **{f"video-mAP@{t:g}": percent(result.map(t)) for t in (0.2, 0.5, 0.75)},
+                     "video-mAP@0.5:0.95": percent(result.map_range())})
     return (f"The tube linker's `link_score` (tubelets scoring below it neither start nor extend a tube), on the "
             f"{len(videos)} videos of `{root}`, a set of another seed that no model was trained on (percent):\n\n"
             + markdown_table(rows, list(rows[0])))
 
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
 
 
 if __name__ == "__main__":

@@ -167,11 +167,11 @@ async def _alive(actor) -> bool:
 
     try:
         await asyncio.wait_for(actor.__ray_ready__.remote(), PING_TIMEOUT_S)
+        return True
     except ActorDiedError:
         return False
     except (TimeoutError, RayError):  # slow, restarting, unreachable: not known dead; ask again next time
-        pass
-    return True
+        return True
 
 
 def open_directory():

@@ -12,12 +12,13 @@ from streamact.data.datasets.detection import DetectionAnnotations, read_frame
 from streamact.evaluation.detection import ERROR_TYPES, DetectionEvaluation
 from streamact.viz import _pyplot
 
-__all__ = ["write_detection_report", "frames_worth_drawing"]
+__all__ = ["write_detection_report", "frames_worth_drawing", "percent"]
 
 _TRUE, _PRED = (40, 220, 60), (255, 70, 40)
 
 
-def _pct(x: float | None) -> str:
+def percent(x: float | None) -> str:
+    """A fraction as a percentage with one decimal for report tables; "–" for a missing value."""
     return "–" if x is None else f"{100 * x:.1f}"
 
 
@@ -29,10 +30,10 @@ def _markdown(summary: dict, results: DetectionEvaluation) -> str:
         "",
         "| metric | value |",
         "| --- | --- |",
-        f"| frame-mAP@0.5 (every frame counts, as ACT / MOC) | {_pct(summary['frame_map@0.5'])} |",
+        f"| frame-mAP@0.5 (every frame counts, as ACT / MOC) | {percent(summary['frame_map@0.5'])} |",
         f"| frame-mAP@0.5, trimmed (AMMA's mode: unannotated frames ignored; not comparable) | "
-        f"{_pct(summary['frame_map@0.5_trimmed'])} |",
-        *(f"| video-mAP@{t} | {_pct(summary[f'video_map@{t}'])} |" for t in ("0.2", "0.5", "0.75", "0.5:0.95")),
+        f"{percent(summary['frame_map@0.5_trimmed'])} |",
+        *(f"| video-mAP@{t} | {percent(summary[f'video_map@{t}'])} |" for t in ("0.2", "0.5", "0.75", "0.5:0.95")),
         "",
         "## Per class",
         "",
@@ -40,8 +41,8 @@ def _markdown(summary: dict, results: DetectionEvaluation) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, row in summary["per_class"].items():
-        lines.append(f"| {name} | {_pct(row['frame_ap@0.5'])} | {_pct(row['video_ap@0.2'])} | "
-                     f"{_pct(row['video_ap@0.5'])} | {_pct(row['video_ap@0.75'])} | {row['gt_boxes']} | "
+        lines.append(f"| {name} | {percent(row['frame_ap@0.5'])} | {percent(row['video_ap@0.2'])} | "
+                     f"{percent(row['video_ap@0.5'])} | {percent(row['video_ap@0.75'])} | {row['gt_boxes']} | "
                      f"{row['gt_tubes']} | {row['detections']} |")
     lines += [
         "",
@@ -60,8 +61,8 @@ def _markdown(summary: dict, results: DetectionEvaluation) -> str:
         if frame.num_gt[c]:
             lines.append(f"| {name} | {100 * frame.ap[c]:.1f} | "
                          + " | ".join(f"{100 * frame.errors[k][c]:.1f}" for k in ERROR_TYPES) + " |")
-    lines.append(f"| **mean** | {_pct(summary['frame_map@0.5'])} | "
-                 + " | ".join(_pct(summary["frame_errors"][k]) for k in ERROR_TYPES) + " |")
+    lines.append(f"| **mean** | {percent(summary['frame_map@0.5'])} | "
+                 + " | ".join(percent(summary["frame_errors"][k]) for k in ERROR_TYPES) + " |")
     return "\n".join(lines) + "\n"
 
 
