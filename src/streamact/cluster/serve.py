@@ -135,6 +135,39 @@ def _start_serve(serve, host: str, port: int, address: str) -> None:
                         "(`serve shutdown -y`)")
 
 
+def _wait_until_routed(host: str, port: int, timeout: float = 60.0) -> None:
+    """Wait until Ray Serve's proxy on HOST:PORT routes "/" to the replicas. `serve.run` returns once the replicas
+    are up, but the proxy learns its routes from the controller a moment later and answers 404 until then.
+
+    Raises:
+        UserError: it does not within `timeout` seconds.
+    """
+    import time
+
+    probe = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
+    url = f"http://{probe}:{port}/-/routes"
+    deadline = time.monotonic() + timeout
+    while "/" not in _proxy_routes(url):
+        if time.monotonic() > deadline:
+            raise UserError(f"Ray Serve's proxy on {host}:{port} did not route to the replicas within {timeout:g} s "
+                            f"({url})")
+        time.sleep(0.2)
+
+
+def _proxy_routes(url: str) -> dict:
+    """The proxy's route table ({route prefix: application}); empty while it is not listening, has no table yet
+    (503) or answers something else."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            routes = json.loads(response.read())
+    except (OSError, ValueError):
+        return {}
+    return routes if isinstance(routes, dict) else {}
+
+
 def serve_replicas(spec: ServerSpec, *, address: str, replicas: int, host: str, port: int,
                    cpus_per_replica: float = 1.0, block: bool = True) -> None:
     """Deploy `replicas` copies of the server on the Ray cluster at `address`, behind a proxy on HOST:PORT.
@@ -182,6 +215,7 @@ def serve_replicas(spec: ServerSpec, *, address: str, replicas: int, host: str, 
                                       max_ongoing_requests=ongoing, ray_actor_options={"num_cpus": cpus_per_replica},
                                       graceful_shutdown_timeout_s=GRACE_S)
         serve.run(deployment.bind(spec), name=DEPLOYMENT, route_prefix="/")
+        _wait_until_routed(host, port)
 
     if not block:
         deploy()
