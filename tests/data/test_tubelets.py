@@ -1,6 +1,7 @@
 """Tubelet training samples: AMMA's sampling rule and background windows, frames read, targets at the right place,
 bad frames skipped."""
 import numpy as np
+import torch
 from detection_fixture import write_tiny_detection_set
 
 from streamact.data.datasets.detection import DetectionAnnotations, load_detection_annotations
@@ -78,3 +79,28 @@ def test_missing_frame_is_skipped_and_counted(tmp_path):
                         train=True)
     assert ds[0] is None and ds.num_bad == 1
     assert ds[len(ds) - 1] is not None
+
+
+def test_flip_swaps_mirror_image_classes(tmp_path):
+    """With flip_pairs a flipped sample trains the other class of its pair; unflipped samples keep theirs."""
+    ann = load_detection_annotations(write_tiny_detection_set(tmp_path))  # classes move_right, move_left
+    samples = training_samples(ann, ann.videos("train"), num_clips=2, clip_len=2)
+    kwargs = dict(num_clips=2, clip_len=2, input_size=32, mean=(0.5,) * 3, std=(0.25,) * 3, train=True)
+    unflipped = TubeletDataset(ann, samples, flip=False, **kwargs)  # the same draws up to the flip
+    swapped = TubeletDataset(ann, samples, flip=True, flip_pairs=[(0, 1)], **kwargs)
+    label = unflipped.objects(*samples[0])[0][0]
+    seen = set()
+    for epoch in range(8):
+        unflipped.set_epoch(epoch)
+        swapped.set_epoch(epoch)
+        (clip, plain), (clip_b, b) = unflipped[0], swapped[0]
+        if plain["mask"].sum() == 0:
+            continue  # the crop left the actor out
+        flipped = not torch.equal(clip, clip_b)
+        if flipped:
+            assert torch.equal(clip.flip(-1), clip_b)
+            assert b["heatmap"][label].max() == 0 and b["heatmap"][1 - label].max() == 1
+        else:
+            np.testing.assert_array_equal(plain["heatmap"], b["heatmap"])
+        seen.add(flipped)
+    assert seen == {True, False}

@@ -259,3 +259,9 @@ def test_an_unlabelled_split_is_not_trained_or_validated_on(gestures, tmp_path, 
     metrics = Trainer(tiny_config(root, tmp_path / "run", "--epochs=1"), progress=False).fit()
     assert "validation split 'val' is unlabelled: training without validation" in caplog.text
     assert "val_top1" not in metrics  # not a silent 0.0 against labels of -1
+
+
+def test_flip_pairs_are_refused_for_recognition(gestures, tmp_path):
+    cfg = tiny_config(gestures, tmp_path / "run", "--data.flip=true", "--data.flip_pairs=[[swipe_left, swipe_right]]")
+    with pytest.raises(UserError, match="data.flip_pairs .* is for detection datasets"):
+        Trainer(cfg, progress=False)

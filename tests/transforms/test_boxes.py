@@ -73,8 +73,8 @@ def test_resize_scales_boxes():
 
 def test_augment_without_flip_keeps_direction():
     frames, boxes = _frames_with_box()
-    f, b, keep = augment_tubelet(frames, boxes, np.random.default_rng(3), flip=False)
-    assert len(keep) == 1 and b.shape == (1, 2, 4)
+    f, b, keep, flipped = augment_tubelet(frames, boxes, np.random.default_rng(3), flip=False)
+    assert len(keep) == 1 and b.shape == (1, 2, 4) and not flipped
 
 
 def test_resize_follows_torch_antialiased_bilinear():

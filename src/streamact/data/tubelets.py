@@ -112,7 +112,10 @@ class TubeletDataset(Dataset):
         input_size: S, square model input (no aspect ratio kept).
         mean, std: the model's normalisation of [0, 1] RGB.
         train: random augmentation (photometric, expand, crop, optional flip) with per-sample seeds.
-        flip: allow horizontal flips (off for classes told apart by left/right motion).
+        flip: allow horizontal flips (off for classes told apart by left/right motion, unless they are all in
+            `flip_pairs`).
+        flip_pairs: label-id pairs that are each other's mirror image (``swipe_left`` / ``swipe_right``): a
+            flipped sample of one is a sample of the other.
         seed: base seed of the per-sample random generators.
 
     Attributes:
@@ -121,7 +124,7 @@ class TubeletDataset(Dataset):
 
     def __init__(self, ann: DetectionAnnotations, samples: Sequence[tuple[str, int]], *, num_clips: int,
                  clip_len: int, input_size: int, mean: Sequence[float], std: Sequence[float], train: bool,
-                 flip: bool = False, seed: int = 0) -> None:
+                 flip: bool = False, flip_pairs: Sequence[tuple[int, int]] = (), seed: int = 0) -> None:
         if not samples:
             raise UserError("no detection training samples: no video has K*t frames inside a ground-truth tube; "
                             "lower data.num_clips or data.clip_len, or check the annotations")
@@ -130,6 +133,9 @@ class TubeletDataset(Dataset):
         self.mean = np.asarray(mean, np.float32) * 255
         self.std = np.asarray(std, np.float32) * 255
         self.train, self.flip, self.seed = train, flip, seed
+        self.mirror = np.arange(len(ann.labels))  # label of a flipped sample
+        for a, b in flip_pairs:
+            self.mirror[a], self.mirror[b] = b, a
         self.epoch = 0
         self.num_bad = 0
 
@@ -161,8 +167,8 @@ class TubeletDataset(Dataset):
         boxes = np.stack([b for _, b in objects]).astype(np.float32) if objects else np.zeros((0, self.num_clips, 4),
                                                                                              np.float32)
         if self.train:
-            frames, boxes, keep = augment_tubelet(frames, boxes, rng, flip=self.flip)
-            labels = [labels[i] for i in keep]
+            frames, boxes, keep, flipped = augment_tubelet(frames, boxes, rng, flip=self.flip)
+            labels = [int(self.mirror[labels[i]]) if flipped else labels[i] for i in keep]
         frames, boxes = resize(frames, boxes, self.input_size)
         clip = torch.from_numpy((frames - self.mean) / self.std).permute(3, 0, 1, 2)  # (3, K*t, S, S)
         grid = self.input_size // STRIDE

@@ -80,6 +80,8 @@ class DataConfig:
     #                          family; the window grows by N - 1 frames); 1 = the last frame only
     input_size: int = 160  # square crop fed to the model
     flip: bool = False  # horizontal flip; keep off for direction-sensitive gestures
+    flip_pairs: list = field(default_factory=lambda: [])  # detection: class-name pairs that are each other's
+    #                  mirror image (e.g. [[swipe_left, swipe_right]]); a flipped sample of one trains the other
     batch_size: int = 16  # clips per optimizer step (before accumulation)
     num_workers: int = 2  # DataLoader worker processes
     acs: bool = False  # Adaptive Clip Selection (LIGAR paper, Eq. 1-2): sample windows that were classified right;

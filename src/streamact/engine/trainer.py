@@ -72,6 +72,9 @@ def build_dataset(data: DataConfig, records, *, train: bool, mean, std, num_clip
     CrossNorm, background MixUp, and `views` > 1 augmented views per sample, each a random temporal crop of
     `view_span` decoded frames (clips then come as (V, C, T, H, W)).
     """
+    if data.flip_pairs:
+        raise ConfigError("data.flip_pairs (classes that swap under a flip) is for detection datasets; recognition "
+                          "flips keep the label, so leave data.flip off for datasets with left/right classes")
     views = data.views if train else 1
     if views > 1:
         span = data.view_span or data.clip_len * 3 // 2

@@ -135,15 +135,17 @@ def resize_frame(frame: np.ndarray, size: int) -> np.ndarray:
 
 
 def augment_tubelet(frames: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, *, expand_ratio: float = 2.0,
-                    flip: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    flip: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """The training augmentation of one sample: photometric, expand, crop, flip (see the module docstring).
 
     Returns:
-        Frames, boxes of the kept tubes and their indices into the input boxes.
+        Frames, boxes of the kept tubes, their indices into the input boxes, and whether the sample was flipped
+        (so that classes told apart by left and right can swap).
     """
     frames = photometric_distort(frames, rng)
     frames, boxes = expand(frames, boxes, rng, max_ratio=expand_ratio)
     frames, boxes, keep = tubelet_crop(frames, boxes, rng)
-    if flip and rng.random() < 0.5:
+    flipped = flip and rng.random() < 0.5
+    if flipped:
         frames, boxes = hflip(frames, boxes)
-    return frames, boxes, keep
+    return frames, boxes, keep, flipped
