@@ -8,7 +8,7 @@ from PIL import Image
 from streamact.data.datasets.detection import load_detection_annotations
 from streamact.data.synthetic import generate_detection
 from streamact.evaluation.detection import evaluate_detections
-from streamact.evaluation.detection_report import frames_worth_drawing, write_detection_report
+from streamact.evaluation.detection_report import clear_of, frames_worth_drawing, write_detection_report
 from streamact.inference.tubes import Tubelet
 
 
@@ -84,3 +84,11 @@ def test_frames_worth_drawing_lie_inside_true_tubes(dataset):
     assert len(picks) == 3 and picks[0][0] == videos[0] and picks[-1][0] == videos[-1]
     for video, frame in picks:
         assert any(frame in tube[:, 0] for _, tube in dataset.tubes(video))
+
+
+def test_captions_of_overlapping_boxes_do_not_cover_each_other():
+    placed = [(10, 10, 50, 20)]
+    assert clear_of((60, 10, 90, 20), placed) == (60, 10, 90, 20)  # beside it: stays
+    assert clear_of((30, 15, 70, 25), placed) == (30, 21, 70, 31)  # moves just below
+    placed.append((30, 21, 70, 31))
+    assert clear_of((12, 12, 40, 22), placed) == (12, 32, 40, 42)  # below both, not into the second

@@ -12,7 +12,7 @@ from streamact.data.datasets.detection import DetectionAnnotations, read_frame
 from streamact.evaluation.detection import ERROR_TYPES, DetectionEvaluation
 from streamact.viz import _pyplot
 
-__all__ = ["write_detection_report", "frames_worth_drawing", "percent"]
+__all__ = ["write_detection_report", "frames_worth_drawing", "clear_of", "percent"]
 
 _TRUE, _PRED = (40, 220, 60), (255, 70, 40)
 
@@ -114,6 +114,16 @@ def _plot_errors(results: DetectionEvaluation, path: Path) -> None:
     plt.close(fig)
 
 
+def clear_of(box: tuple[float, float, float, float], placed: Sequence[tuple[float, float, float, float]]
+             ) -> tuple[float, float, float, float]:
+    """`box` (x1, y1, x2, y2) moved down until it overlaps none of `placed`."""
+    x1, y1, x2, y2 = box
+    while covered := [b for b in placed if x1 < b[2] and b[0] < x2 and y1 < b[3] and b[1] < y2]:
+        shift = max(b[3] for b in covered) + 1 - y1
+        y1, y2 = y1 + shift, y2 + shift
+    return x1, y1, x2, y2
+
+
 def _draw_frame(annotations: DetectionAnnotations, results: DetectionEvaluation, video: str, frame: int,
                 path: Path, *, min_score: float, scale: int) -> None:
     from PIL import Image, ImageDraw
@@ -122,16 +132,12 @@ def _draw_frame(annotations: DetectionAnnotations, results: DetectionEvaluation,
     image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
     draw = ImageDraw.Draw(image)
 
-    def caption(xy: tuple[float, float], text: str, color: tuple[int, int, int]) -> None:
-        # Dark text on a box of the outline's colour stays readable on any background.
-        draw.rectangle(draw.textbbox(xy, text), fill=color)
-        draw.text(xy, text, fill=(0, 0, 0))
-
+    captions = [((4, 4), f"{video} frame {frame}   green: true   red: predicted (score, #tube)", (255, 255, 255))]
     for label, tube in annotations.tubes(video):
         row = tube[tube[:, 0] == frame]
         if len(row):
             draw.rectangle([float(v) * scale for v in row[0, 1:]], outline=_TRUE, width=2)
-            caption((row[0, 1] * scale + 3, row[0, 4] * scale - 14), annotations.labels[label], _TRUE)
+            captions.append(((row[0, 1] * scale + 3, row[0, 4] * scale - 14), annotations.labels[label], _TRUE))
     # The best detection per class above `min_score`, with the id of the linked tube that covers this frame.
     tube_ids = {}
     for t in results.tubes.get(video, []):
@@ -144,8 +150,16 @@ def _draw_frame(annotations: DetectionAnnotations, results: DetectionEvaluation,
         shown.add(d.label)
         draw.rectangle([v * scale for v in (d.x1, d.y1, d.x2, d.y2)], outline=_PRED, width=2)
         tube = f" #{tube_ids[d.label]}" if d.label in tube_ids else ""
-        caption((d.x1 * scale + 3, d.y1 * scale + 3), f"{annotations.labels[d.label]} {d.score:.2f}{tube}", _PRED)
-    caption((4, 4), f"{video} frame {frame}   green: true   red: predicted (score, #tube)", (255, 255, 255))
+        captions.append(((d.x1 * scale + 3, d.y1 * scale + 3), f"{annotations.labels[d.label]} {d.score:.2f}{tube}",
+                         _PRED))
+    # Captions over all outlines, dark text on the outline's colour (readable on any background); one that would
+    # cover a caption already drawn (overlapping actors) moves down below it.
+    placed: list[tuple[float, float, float, float]] = []
+    for (x, y), text, color in captions:
+        box = draw.textbbox((x, y), text)
+        placed.append(clear_of(box, placed))
+        draw.rectangle(placed[-1], fill=color)
+        draw.text((x, y + placed[-1][1] - box[1]), text, fill=(0, 0, 0))
     image.save(path)
 
 
