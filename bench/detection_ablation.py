@@ -111,6 +111,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/detection", help="detection dataset folder")
     parser.add_argument("--groups", nargs="+", choices=list(GROUPS), default=list(GROUPS))
+    parser.add_argument("--variants", nargs="+", help="run only these variants of the groups (e.g. shufflenetv2; "
+                        "default: all), to share the work between processes writing the same results file")
     parser.add_argument("--steps", type=int, default=800, help="training steps of every variant (batch 8)")
     parser.add_argument("--epochs", type=int, default=2, help="the recipe's schedule length; --steps stops it "
                         "(the learning-rate step at 1.5 epochs then never comes)")
@@ -119,7 +121,7 @@ def main() -> None:
     cache = ResultCache(args.out / "results.json")
     for group in args.groups:
         for name, _, overrides in GROUPS[group]:
-            if name not in cache:
+            if name not in cache and (args.variants is None or name in args.variants):
                 run(name, overrides, args, cache)
     body = ("## What micro-motion, fusion, K and the backbone buy (AMMA ablations)\n\n"
             f"Each variant: `{RECIPE}` with the overrides of `bench/detection_ablation.py`, trained {args.steps} "
