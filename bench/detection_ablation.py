@@ -107,6 +107,15 @@ def report(cache: ResultCache) -> str:
 
 
 
+def noise(cache: ResultCache) -> str:
+    """RGB only and 0 fusions are the same network from the same seed: how far apart their runs ended."""
+    if "rgb" not in cache or "fusion0" not in cache:
+        return ""
+    a, b = (cache[name]["frame_map@0.5"] for name in ("rgb", "fusion0"))
+    return (f" (RGB only and 0 lateral fusions build the same network from the same seed, yet their runs ended "
+            f"{abs(a - b) * 100:.1f} frame-mAP points apart, a direct measure of that noise)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/detection", help="detection dataset folder")
@@ -128,7 +137,9 @@ def main() -> None:
             f"steps of batch 8 from its initial weights (seed 317, float32), streamed over the test split of "
             f"`{args.data}` as `streamact eval` does (ACT protocol, percent). GMACs per clip at the training input "
             "(128², t = 4): tubelet MACs / K, as the paper counts them. Short runs on 2 CPU cores: one seed each, "
-            "so differences of a few points are within run-to-run noise. Every group with two or more finished runs "
+            f"so differences of a few points are within run-to-run noise{noise(cache)}. In the backbone group only "
+            "EfficientNet-Lite0 starts from ImageNet weights; the other three start from random weights (no offline "
+            "weights for them). Every group with two or more finished runs "
             f"in `{args.out / 'results.json'}` is shown, also one whose other variants have not run yet.\n\n"
             + report(cache))
     write_section("detection_ablation", body)
