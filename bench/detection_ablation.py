@@ -106,7 +106,6 @@ def report(cache: ResultCache) -> str:
     return "\n\n".join(parts)
 
 
-
 def noise(cache: ResultCache) -> str:
     """RGB only and 0 fusions are the same network from the same seed: how far apart their runs ended."""
     if "rgb" not in cache or "fusion0" not in cache:

@@ -110,7 +110,6 @@ def link_score_table(model, root: str) -> str:
             + markdown_table(rows, list(rows[0])))
 
 
-
 if __name__ == "__main__":
     torch.set_num_threads(1)
     main()

@@ -13,7 +13,6 @@ import os
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 SECTION = "cluster"
@@ -97,18 +96,6 @@ def corpus_run(engine: str, workers: int, videos: list, job, out_dir: Path) -> d
             "driver_ray_cpu_ms_per_video": round(1000 * overhead_cpu_s / len(videos), 1)}
 
 
-def _wait_until_answering(base: str, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{base} did not answer within {timeout_s:g} s") from None
-            time.sleep(0.5)
-
-
 def serve_runs(server: str, base: str, frames: list[bytes], levels: tuple[int, ...], seconds: float) -> list[dict]:
     from streamact.serve.loadgen import run_streams
 
@@ -172,8 +159,7 @@ def run(*, quick: bool = False, data_root: Path | None = None) -> dict:
                                                       "limits": Limits(max_streams=max(levels) + 8,
                                                                        idle_timeout_s=120)})
         serve_replicas(spec, address="local", replicas=replicas, host="127.0.0.1", port=port, block=False)
-        try:
-            _wait_until_answering(base)
+        try:  # serve_replicas returns once the proxy routes to the replicas
             result["serve"] += serve_runs(f"{replicas} replica{'s' if replicas > 1 else ''}", base, frames, levels,
                                           seconds)
         finally:
