@@ -76,10 +76,11 @@ def main() -> None:
                  for name, row in summary["per_class"].items()]
     body = (f"## The bundled detector `{NAME}`\n\n"
             f"`amma_efficientnet_lite0` (MM_ConvDiff, 3 fusions, ImageNet backbone), 128², K = 3 clips of t = 4 "
-            f"frames, trained on the synthetic action set (`{args.data}`, {len(ann.train_videos[0])} train videos) "
-            f"by the training command of docs/MODEL_CARD_detection.md; shipped as {weights.stat().st_size / 1e6:.1f} "
+            f"frames, trained on synthetic action sets by the training commands of docs/MODEL_CARD_detection.md "
+            f"(the last one on `{ckpt['config']['data']['root']}`); shipped as {weights.stat().st_size / 1e6:.1f} "
             f"MB float16 safetensors. Scored as shipped (`create_model('{NAME}', pretrained=True)`, float32 "
-            f"compute), streamed over the {len(videos)} test videos as `streamact eval` does (percent):\n\n"
+            f"compute), streamed over the {len(videos)} test videos of `{args.data}` (never trained on) as "
+            f"`streamact eval` does (percent):\n\n"
             + markdown_table([{k: percent(v) for k, v in headline.items()}], list(headline))
             + "\n\n" + markdown_table(per_class, ["class", "frame-AP@0.5", "video-AP@0.2", "video-AP@0.5",
                                                   "true tubes"]))
