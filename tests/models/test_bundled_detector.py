@@ -44,7 +44,8 @@ def _scene(seed: int, frames: int = 120):
 
 def test_detects_the_actors_of_unseen_synthetic_scenes():
     """Streamed frame by frame, the best box near each true actor overlaps it (IoU >= 0.5) on most annotated key
-    frames, and frame-mAP over a few scenes is far above what boxes at random places would score."""
+    frames, and frame-mAP over a few scenes is high (0.99 for the shipped weights; 0.78 for those shipped before
+    them, which had memorised their few training videos)."""
     model = create_model(NAME, pretrained=True)
     steps, annotations, hits, total = {}, {}, 0, 0
     for seed in (1000, 1001, 1002):  # not the seeds of the training set's videos
@@ -65,7 +66,7 @@ def test_detects_the_actors_of_unseen_synthetic_scenes():
                     hits += bool(len(boxes)) and bool(iou2d(boxes, row[0, 1:]).max() >= 0.5)
     assert total > 20 and hits / total >= 0.5
     maps = [evaluate_detections({v: steps[v]}, a, [v]).summary()["frame_map@0.5"] for v, a in annotations.items()]
-    assert np.mean(maps) >= 0.2
+    assert np.mean(maps) >= 0.9
 
 
 def test_eval_scores_the_registered_detector_on_a_dataset(tmp_path, monkeypatch, capsys):
