@@ -1,9 +1,9 @@
 """The bundled detector: ship the weights of a detection run on the synthetic action set and score what ships.
 
-    streamact data synth detection --out data/detection --num-videos 100 --workers 2
-    streamact train configs/detection_amma_effl0.yaml --amp=false --data.val_split= --max_steps=360 \\
-        --optim.lr_steps='[1.25]' --out_dir=runs/detection_bundled
-    python bench/detection_bundled.py --source runs/detection_bundled/last.pt --data data/detection
+    python bench/detection_bundled.py --source runs/detection_more/last.pt --data data/detection \\
+        --val data/detection_val
+
+(the training commands that make the run are in docs/MODEL_CARD_detection.md)
 
 1. loads the run's weights into `amma_efficientnet_lite0_actions` (the bundled architecture and classes; a run of
    another architecture or other classes is refused);
