@@ -53,9 +53,16 @@ def linked_copy(gestures, root, **splits: str):
         (root / f"{split}.csv").write_text(text)
     return root
 
-def test_fit_writes_logs_and_checkpoints(gestures, tmp_path):
+def test_fit_writes_logs_and_checkpoints(gestures, tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr("streamact.engine.trainer.LOG_EVERY_S", 0.0)  # a line after every step
     trainer = Trainer(tiny_config(gestures, tmp_path), progress=False)
-    metrics = trainer.fit()
+    with caplog.at_level("INFO", logger="streamact.engine.trainer"):
+        metrics = trainer.fit()
+    total = 2 * trainer.steps_per_epoch
+    # without progress bars, the log tells how far the run is and how the epochs went
+    assert f"epoch 1/2, step 1 of {total}: loss" in caplog.text and f"epoch 2/2, step {total} of {total}" in caplog.text
+    assert f"epoch 2/2 done, step {total}: train_loss {metrics['train_loss']:.4g}" in caplog.text
+    assert f"val_top1 {metrics['val_top1']:.4g}" in caplog.text
     assert {"train_loss", "val_top1", "train_clips_per_s"} <= set(metrics)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]

@@ -52,6 +52,7 @@ from streamact.transforms.regularizers import BackgroundMixUp, CrossNorm, MultiV
 __all__ = ["Trainer", "TrainStep", "NonFiniteLossError", "build_dataset", "evaluate"]
 
 log = logging.getLogger(__name__)
+LOG_EVERY_S = 60.0  # without progress bars, a line about the running epoch this often
 
 
 class NonFiniteLossError(RuntimeError):
@@ -351,6 +352,7 @@ class Trainer:
                                          seed=cfg.seed, drop_last=per_rank > cfg.data.batch_size,
                                          **({"collate_fn": self.task.collate_fn} if self.task else {}))
         self.steps_per_epoch = max(1, math.ceil(len(self.train_loader) / cfg.optim.accumulate))
+        self.total_steps = min(cfg.max_steps or math.inf, cfg.epochs * self.steps_per_epoch)
         self.optimizer = build_optimizer(self.model, cfg.optim)  # before any freezing: it holds every parameter
         self.scheduler = build_scheduler(self.optimizer, steps_per_epoch=self.steps_per_epoch, epochs=cfg.epochs,
                                          cfg=cfg.optim)
@@ -483,7 +485,7 @@ class Trainer:
         parts_sum: dict[str, float] = {}
         bar = tqdm(self.train_loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.progress)
         self.optimizer.zero_grad(set_to_none=True)
-        micro = 0
+        micro, last_log = 0, t0
         for batch in bar:
             num_bad += batch.num_bad
             n = len(batch.clips)
@@ -522,6 +524,11 @@ class Trainer:
                 self._optimizer_step()
                 self._emit("step", step=self.step, loss=loss.item())
                 bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{self.lr:.2e}")
+                if not self.progress and self.is_main and time.perf_counter() - last_log >= LOG_EVERY_S:
+                    last_log = time.perf_counter()
+                    log.info("epoch %d/%d, step %d of %d: loss %.3f (epoch mean %.3f), lr %.2e, %.1f clips/s",
+                             self.epoch + 1, cfg.epochs, self.step, self.total_steps, loss.item(),
+                             total_loss / total_seen, self.lr, total_seen / (last_log - t0))
                 if cfg.max_steps and self.step >= cfg.max_steps:
                     break
         if micro % cfg.optim.accumulate:
@@ -626,6 +633,8 @@ class Trainer:
                 self.best_top1 = metrics[monitor]
             self._log(metrics)
             if self.is_main:
+                log.info("epoch %d/%d done, step %d: %s", self.epoch, cfg.epochs, self.step, ", ".join(
+                    f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k != "lr"))
                 state = self.state_dict()
                 if improved:
                     save_checkpoint(state, self.out_dir / "best.pt")
