@@ -24,7 +24,8 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in out_dir (checkpoints and metrics); without it, or --resume, "
                         "training into a folder that holds a run is refused")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars: a log line a minute (step, loss, lr, clips/s) and one per epoch instead "
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars: a log line a minute (step, loss, lr, clips/s) and one per epoch instead "
                         "(default: show the bars)")
     p.set_defaults(accepts_overrides=True)
     return p
