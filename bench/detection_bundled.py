@@ -1,6 +1,6 @@
 """The bundled detector: ship the weights of a detection run on the synthetic action set and score what ships.
 
-    python bench/detection_bundled.py --source runs/detection_more/last.pt --data data/detection \\
+    python bench/detection_bundled.py --source runs/detection_flip2/last.pt --data data/detection \\
         --val data/detection_val
 
 (the training commands that make the run are in docs/MODEL_CARD_detection.md)
