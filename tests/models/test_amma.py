@@ -6,6 +6,7 @@ import torch
 
 from streamact.complexity import model_complexity
 from streamact.models import create_model, list_models
+from streamact.models.amma import with_more_clips
 
 K, T, S = 3, 4, 64
 DETECTORS = list_models("amma_*")
@@ -96,6 +97,27 @@ def test_streaming_equals_offline(name):
             for got, want in zip(outs[j], offline):
                 torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
     assert state["count"].flatten().tolist() == [K, K]
+
+
+def test_more_clips_start_as_the_fewer_clips_did():
+    torch.manual_seed(0)
+    kw = dict(num_classes=4, clip_len=T, img_size=S)
+    small = create_model("amma_efficientnet_lite0", num_clips=K, **kw).eval()
+    _bn_noise(small)
+    with torch.no_grad():  # non-zero movement outputs, so the copy into the new oldest clip shows
+        small.head.movement[-1].bias.uniform_(-1, 1)
+    large = create_model("amma_efficientnet_lite0", num_clips=K + 2, **kw).eval()
+    large.load_state_dict(with_more_clips(small.state_dict(), K + 2))
+    frames = torch.randn(1, 3, (K + 2) * T, S, S)
+    with torch.no_grad():
+        want, got = small(frames[:, :, 2 * T:]), large(frames)
+    torch.testing.assert_close(got.heatmap, want.heatmap)
+    torch.testing.assert_close(got.size[:, 4:], want.size)
+    torch.testing.assert_close(got.movement[:, 4:], want.movement)
+    for extra in (0, 2):  # each new oldest clip moves as the old oldest one did
+        torch.testing.assert_close(got.movement[:, extra:extra + 2], want.movement[:, :2])
+    with pytest.raises(ValueError, match="already reads 3 clips"):
+        with_more_clips(small.state_dict(), K)
 
 
 # The paper's Table 3 (288x288, K = 5): params (M) and GMACs per clip in the streaming setting.

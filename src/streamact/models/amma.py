@@ -38,7 +38,7 @@ from streamact.models._registry import register_model
 from streamact.models._state import StreamState
 from streamact.models.backbones import backbone_cfg, create_backbone
 
-__all__ = ["AMMA", "TubeletOutput", "TubeletHead", "UpsampleNeck"]
+__all__ = ["AMMA", "TubeletOutput", "TubeletHead", "UpsampleNeck", "with_more_clips"]
 
 FEATURE_DIM = 512  # backbone output channels entering the neck (ResNet-18's; the others are shrunk to it)
 NECK_DIM = 256  # D, channels of one clip feature
@@ -283,6 +283,33 @@ class AMMA(nn.Module):
         self.head.center[-1] = nn.Conv2d(old.in_channels, num_classes, 1)
         nn.init.constant_(self.head.center[-1].bias, -2.19)
         self.num_classes = num_classes
+
+
+def with_more_clips(state: dict[str, torch.Tensor], num_clips: int) -> dict[str, torch.Tensor]:
+    """The state dict of an AMMA that reads `num_clips` clips, from that of one that reads fewer, computing exactly
+    what it did.
+
+    Only the layers that read all K clips depend on K: the first convolution of the centre and movement branches
+    (input channels K x 64, clip-major, oldest first) and the movement branch's output ((dx, dy) per clip). The
+    extra clips are prepended as the oldest, with zero input weights, so the new detector starts as the old one
+    on its newest clips and training decides what the older frames are worth; an extra clip's movement output
+    starts as a copy of the old oldest clip's.
+
+    Raises:
+        ValueError: `num_clips` is not larger than the state's K.
+    """
+    state = dict(state)
+    old = state["head.center.0.weight"].shape[1] // HEAD_DIM
+    if num_clips <= old:
+        raise ValueError(f"the detector already reads {old} clips; num_clips must be larger, got {num_clips}")
+    extra = num_clips - old
+    for branch in ("center", "movement"):
+        w = state[f"head.{branch}.0.weight"]  # (hidden, 64 K, 3, 3)
+        state[f"head.{branch}.0.weight"] = torch.cat([w.new_zeros(w.shape[0], extra * HEAD_DIM, *w.shape[2:]), w], 1)
+    for name in ("head.movement.2.weight", "head.movement.2.bias"):
+        v = state[name]  # (2 K, ...): (dx, dy) of clip 0, 1, ...
+        state[name] = torch.cat([v[:2]] * extra + [v], 0)
+    return state
 
 
 def _motion_copy(stages: Sequence[nn.Module], *, in_chans: int) -> list[nn.Module]:
