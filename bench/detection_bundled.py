@@ -75,7 +75,8 @@ def main() -> None:
                   "true tubes": row["gt_tubes"]}
                  for name, row in summary["per_class"].items()]
     body = (f"## The bundled detector `{NAME}`\n\n"
-            f"`amma_efficientnet_lite0` (MM_ConvDiff, 3 fusions, ImageNet backbone), 128², K = 3 clips of t = 4 "
+            f"`amma_efficientnet_lite0` (MM_ConvDiff, 3 fusions, ImageNet backbone), "
+            f"{shipped.pretrained_cfg.input_size[-1]}², K = {shipped.num_clips} clips of t = {shipped.clip_len} "
             f"frames, trained on synthetic action sets by the training commands of docs/MODEL_CARD_detection.md "
             f"(the last one on `{ckpt['config']['data']['root']}`); shipped as {weights.stat().st_size / 1e6:.1f} "
             f"MB float16 safetensors. Scored as shipped (`create_model('{NAME}', pretrained=True)`, float32 "

@@ -71,7 +71,7 @@ def test_bench_task_lean_runs_quick_into_its_out_folder(tmp_path, capsys, monkey
     (row,) = result["precision"]
     assert row["size"] == 112 and "accuracy" not in row and row["int8_cpu_ms"] > 0
     detector = result["detector"]  # scored on a detection set the run made itself
-    assert detector["clip"] == [3, 4, 128, 128] and detector["int8_cpu_ms"] > 0
+    assert detector["clip"] == [3, 4, 160, 160] and detector["int8_cpu_ms"] > 0
     assert set(detector["accuracy"]) == {"fp32", "bf16", "int8"}
     assert all(0 <= a["frame_map@0.5"] <= 1 and a["videos"] > 0 for a in detector["accuracy"].values())
     report = (out / "lean.md").read_text()

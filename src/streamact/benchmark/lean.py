@@ -5,7 +5,7 @@
     bundled model's step graph at 112² (its own size) and 224² ──► NNCF int8 on calibration videos
         ──► per-step latency of fp32 / bf16 / int8 (1 inference thread, wall and CPU time)
         ──► at 112²: clip top-1 on the test split, streamed frame by frame, and per-step agreement with fp32
-    bundled detector's step graph (clip of 4 frames at 128², K-clip feature cache) ──► NNCF int8 calibrated on a
+    bundled detector's step graph (clip of 4 frames at 160², K-clip feature cache) ──► NNCF int8 calibrated on a
         synthetic detection set made for the run (a seed the detector was not trained on)
         ──► per-step latency of fp32 / bf16 / int8 ──► frame-mAP and video-mAP of each on that set's test split
 

@@ -430,7 +430,7 @@ def amma_efficientnet_lite0(*, pretrained: bool = False, **kwargs: Any) -> AMMA:
 
 # The bundled detector's architecture and data settings (docs/MODEL_CARD_detection.md): what it was trained with.
 _ACTIONS = dict(num_classes=len(DETECTION_CLASSES), label_names=tuple(DETECTION_CLASSES), num_clips=3, clip_len=4,
-                img_size=128, motion="convdiff", fusion_stages=3)
+                img_size=160, motion="convdiff", fusion_stages=3)
 _ACTIONS_WEIGHTS = "amma_efficientnet_lite0_actions.safetensors"
 
 
@@ -438,7 +438,7 @@ _ACTIONS_WEIGHTS = "amma_efficientnet_lite0_actions.safetensors"
 def amma_efficientnet_lite0_actions(*, pretrained: bool = False, num_classes: int | None = None,
                                     label_names: Sequence[str] | None = None, **kwargs: Any) -> AMMA:
     """The bundled detector: `amma_efficientnet_lite0` trained on the 7 synthetic action classes, K = 3 clips of
-    t = 4 frames at 128 px. ``pretrained=True`` loads the shipped weights; other ``num_classes`` / ``label_names``
+    t = 4 frames at 160 px. ``pretrained=True`` loads the shipped weights; other ``num_classes`` / ``label_names``
     get a fresh classifier (fine-tuning)."""
     model = _create_amma("amma_efficientnet_lite0", **{**_ACTIONS, **kwargs})
     model.pretrained_cfg = model.pretrained_cfg.replace(weights=_ACTIONS_WEIGHTS)
