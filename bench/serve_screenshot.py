@@ -4,7 +4,8 @@
     ──► `streamact serve --model MODEL` (its own process, loopback) ──► the page after SECONDS ──► PNG
 
     python bench/serve_screenshot.py                                   # docs/serve_screenshot.png (gestures)
-    python bench/serve_screenshot.py --model amma_efficientnet_lite0_actions --out docs/serve_screenshot_detection.png
+    python bench/serve_screenshot.py --model amma_efficientnet_lite0_actions --seconds 9 \
+        --out docs/serve_screenshot_detection.png                      # a moment with an action in view
 
 Needs the [serve] and [dev] extras and /usr/bin/chromium (`apt-get install chromium chromium-driver`).
 """
