@@ -155,7 +155,9 @@ def _run(argv: list[str], cwd: Path, timeout: float = 300) -> subprocess.Complet
 @pytest.mark.slow
 def test_readme_runs_as_written(fresh_clone, monkeypatch, capsys):
     """`streamact` commands run in this process (through the same entry point as the console script), which saves
-    the interpreter start-up of each; their exit codes and one-line errors are what a shell would see."""
+    the interpreter start-up of each; their exit codes and one-line errors are what a shell would see. The Python
+    snippets run after them, in fresh interpreters, as they read what the commands wrote (one test, so that no
+    scheduler can run them first or in another folder)."""
     from streamact.cli.main import main
 
     monkeypatch.chdir(fresh_clone)
@@ -181,10 +183,10 @@ def test_readme_runs_as_written(fresh_clone, monkeypatch, capsys):
         assert code == 0, f"`{command}` exited {code}:\n{err[-3000:]}"
         ran += 1
     assert ran >= 15
+    _run_python_snippets(fresh_clone)
 
 
-@pytest.mark.slow
-def test_readme_python_runs_as_written(fresh_clone):
+def _run_python_snippets(fresh_clone: Path) -> None:
     used: set[int] = set()
     for block in _blocks("python"):
         code = substitute_python(block, used)
