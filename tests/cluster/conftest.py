@@ -20,6 +20,7 @@ os.environ[PROXY_CALLBACK_ENV] = PROXY_CALLBACK
 NODE = {"num_cpus": 1, "object_store_memory": 80 * 1024**2, "node_ip_address": "127.0.0.1"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the group to name the test
 def pytest_collection_modifyitems(items):
     """Every cluster test on one xdist worker (`make test` runs --dist loadgroup): one Ray cluster, not one each."""
     here = Path(__file__).parent
