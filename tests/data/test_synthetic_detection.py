@@ -12,6 +12,7 @@ from streamact.data.datasets.detection import (
 )
 from streamact.data.synthetic import DETECTION_CLASSES, MOTION_PAIRS, generate_detection
 from streamact.data.synthetic.detection import _action_pose, _draw_figure, _make_actor, render_detection_video
+from streamact.data.synthetic.render import _Scene
 
 SMALL = dict(width=80, height=64, frames=(30, 40), progress=False)
 
@@ -96,6 +97,29 @@ def test_jhmdb_variant_in_the_real_format(tmp_path):
         assert video.startswith(DETECTION_CLASSES[label] + "/")
         assert tube[:, 0].tolist() == list(range(1, ann.nframes[video] + 1))
         assert (tmp_path / "Frames" / video / "00001.png").is_file()
+
+
+def test_camera_shake_scales_the_jitter_alone():
+    def offsets(shake):
+        scene = _Scene(np.random.default_rng(2), 160, shake=shake)
+        rng = np.random.default_rng(3)
+        moves = []
+        for _ in range(20):
+            scene.render_with(lambda frame, offset: None, rng)
+            moves.append(scene.offset.copy())
+        return np.array(moves)
+
+    assert np.abs(offsets(1.0)).max() >= 1 and not offsets(0.0).any()  # a still camera never moves
+    # The same video with and without shake: the same actions on the same frames, boxes moved by the shake only.
+    still = render_detection_video(np.random.default_rng(5), labels=[0, 2], num_frames=50, num_actors=2,
+                                   camera_shake=0.0)[1]
+    shaken = render_detection_video(np.random.default_rng(5), labels=[0, 2], num_frames=50, num_actors=2)[1]
+    assert [label for label, _ in still] == [label for label, _ in shaken]
+    assert all(np.array_equal(a[:, 0], b[:, 0]) for (_, a), (_, b) in zip(still, shaken))
+    shifts = np.concatenate([np.abs(a[:, 1:] - b[:, 1:]).ravel() for (_, a), (_, b) in zip(still, shaken)])
+    assert 0 < shifts.max() <= 8  # within the scene's jitter margin (5% of the frame)
+    with pytest.raises(ValueError, match="camera_shake"):
+        generate_detection("unused", num_videos=2, camera_shake=-1.0, **SMALL)
 
 
 def test_output_does_not_depend_on_workers_or_set_size(tmp_path):

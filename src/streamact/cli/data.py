@@ -45,6 +45,9 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
     synth.add_argument("--height", type=int, default=120, help="frame height in pixels (detection)")
     synth.add_argument("--frames", type=int, nargs=2, metavar=("MIN", "MAX"), default=None,
                        help="frames per video (detection; default 48 80, jhmdb 32 48)")
+    synth.add_argument("--camera-shake", type=float, default=1.0, metavar="SCALE",
+                       help="detection: scale of the camera jitter, 0 = a still camera (default 1); a set of the "
+                            "same seed differs in the shake alone")
     synth.add_argument("--seed", type=int, default=0, help="random seed")
     synth.add_argument("--size", type=int, default=None, help="frame size in pixels, square (default 160; streams: 128)")
     synth.add_argument("--workers", type=int, default=1, help="parallel worker processes")
@@ -145,7 +148,8 @@ def main(args: argparse.Namespace) -> int:
     if args.kind == "detection":
         summary = synthetic.generate_detection(args.out, variant=args.variant, num_videos=args.num_videos,
                                                seed=args.seed, width=args.width, height=args.height,
-                                               frames=args.frames, num_workers=args.workers)
+                                               frames=args.frames, camera_shake=args.camera_shake,
+                                               num_workers=args.workers)
     elif args.kind == "backgrounds":
         summary = synthetic.generate_backgrounds(args.out, num=args.num_images, seed=args.seed, size=size)
     elif args.kind == "gestures":

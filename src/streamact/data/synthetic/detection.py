@@ -308,7 +308,7 @@ def _make_actor(rng: np.random.Generator, n: int, width: int, height: int, label
 
 def render_detection_video(
     rng: np.random.Generator, *, labels: list[int], num_frames: int, width: int = 160, height: int = 120,
-    num_actors: int = 1, trimmed: bool = False,
+    num_actors: int = 1, trimmed: bool = False, camera_shake: float = 1.0,
 ) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
     """Render one detection video.
 
@@ -320,13 +320,14 @@ def render_detection_video(
         width, height: frame size in pixels.
         num_actors: figures in the scene.
         trimmed: JHMDB-style (the first actor's action spans the whole clip, no other actors).
+        camera_shake: scale of the camera jitter (0 = still camera; otherwise the same video).
 
     Returns:
         Frames (num_frames, height, width, 3) uint8 RGB, and the ground-truth tubes as (label id, (n, 5) float32
         rows of 1-based frame, x1, y1, x2, y2).
     """
     side = max(width, height)
-    scene = _Scene(rng, side)
+    scene = _Scene(rng, side, shake=camera_shake)
     left, top = (side - width) // 2, (side - height) // 2
     actors = [_make_actor(rng, num_frames, width, height, labels, trimmed)]
     for _ in range(num_actors - 1):
@@ -377,7 +378,7 @@ def _video_name(variant: str, index: int, label: int) -> str:
 
 def _write_video(task: tuple) -> tuple[int, str, int, list[tuple[int, np.ndarray]]]:
     """Worker: render one video and write its frames. Returns (index, name, num_frames, tubes)."""
-    variant, out_dir, seed, index, width, height, lengths = task
+    variant, out_dir, seed, index, width, height, lengths, camera_shake = task
     rng = np.random.default_rng((seed, index))
     num_frames = int(rng.integers(lengths[0], lengths[1] + 1))
     trimmed = variant == "jhmdb"
@@ -385,7 +386,7 @@ def _write_video(task: tuple) -> tuple[int, str, int, list[tuple[int, np.ndarray
     labels = [first] + [int(c) for c in rng.integers(len(DETECTION_CLASSES), size=2)]
     num_actors = 1 if trimmed else int(rng.integers(1, 4))
     frames, tubes = render_detection_video(rng, labels=labels, num_frames=num_frames, width=width, height=height,
-                                           num_actors=num_actors, trimmed=trimmed)
+                                           num_actors=num_actors, trimmed=trimmed, camera_shake=camera_shake)
     name = _video_name(variant, index, first)
     pattern = JHMDB_FRAME_PATTERN if trimmed else UCF_FRAME_PATTERN
     for t, frame in enumerate(frames, start=1):
@@ -405,6 +406,7 @@ def generate_detection(
     height: int = 120,
     frames: tuple[int, int] | None = None,
     test_fraction: float = 0.3,
+    camera_shake: float = 1.0,
     num_workers: int = 1,
     progress: bool = True,
 ) -> dict:
@@ -419,6 +421,8 @@ def generate_detection(
         width, height: frame size in pixels.
         frames: (min, max) frames per video (default 48-80 untrimmed, 32-48 trimmed).
         test_fraction: share of each class's videos in the test split.
+        camera_shake: scale of the camera jitter (default 1; 0 = a still camera). Every other random draw is
+            the same for any value, so two sets of one seed differ in the shake alone.
         num_workers: processes rendering in parallel (output is identical for any value).
         progress: show a progress bar on stderr.
 
@@ -430,6 +434,8 @@ def generate_detection(
         raise ValueError(f"variant must be 'ucf24' or 'jhmdb', got {variant!r}")
     if num_videos < 2:
         raise ValueError(f"num_videos must be at least 2 (a train and a test video), got {num_videos}")
+    if not camera_shake >= 0:
+        raise ValueError(f"camera_shake must be >= 0 (0 = a still camera), got {camera_shake!r}")
     if min(width, height) < 48:
         raise ValueError(f"frames must be at least 48x48 pixels to draw a figure, got {width}x{height}")
     lengths = frames or ((32, 48) if variant == "jhmdb" else (48, 80))
@@ -438,7 +444,7 @@ def generate_detection(
     start_time = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tasks = [(variant, str(out_dir), seed, i, width, height, lengths) for i in range(num_videos)]
+    tasks = [(variant, str(out_dir), seed, i, width, height, lengths, camera_shake) for i in range(num_videos)]
     results = render_all(_write_video, tasks, num_workers=num_workers, desc=f"synth detection ({variant})",
                          progress=progress)
     names = [results[i][1] for i in range(num_videos)]
@@ -490,6 +496,7 @@ def generate_detection(
         "tubes_per_class": tubes_per_class,
         "motion_pairs": ["/".join(p) for p in MOTION_PAIRS],
         "seed": seed,
+        "camera_shake": camera_shake,
         "seconds": round(time.perf_counter() - start_time, 2),
     }
     (out_dir / "generation.json").write_text(json.dumps(summary, indent=2) + "\n")

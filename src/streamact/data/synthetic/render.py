@@ -331,9 +331,11 @@ class _Scene:
         rng: the video's generator; the scene draws its layout from it at construction and its per-frame randomness
             (jitter, noise, respawned distractors) from the generator passed to `render`.
         size: output frame size (square).
+        shake: scale of the camera jitter (0 = a still camera); the random draws are the same for any value, so
+            a video differs from its shaken twin in the jitter alone.
     """
 
-    def __init__(self, rng: np.random.Generator, size: int) -> None:
+    def __init__(self, rng: np.random.Generator, size: int, *, shake: float = 1.0) -> None:
         self.size = size
         self.margin = max(2, round(0.05 * size))  # room for camera jitter around the view
         tone = int(rng.integers(len(_SKIN_TONES) - 1))
@@ -343,7 +345,7 @@ class _Scene:
         self.background = _background(rng, size + 2 * self.margin, self.skin)
         num_distractors = int(rng.choice([0, 1, 1, 2, 2, 3]))
         self.distractors = [_Distractor.spawn(rng, size, at_edge=False) for _ in range(num_distractors)]
-        self.jitter_sigma = rng.uniform(0.2, 1.2) * size / 160
+        self.jitter_sigma = shake * rng.uniform(0.2, 1.2) * size / 160
         self.offset = np.zeros(2)
         self.color_cast = (rng.uniform(0.8, 1.15) * rng.uniform(0.92, 1.08, 3)).astype(np.float32)
         # Lighting drifts as a slow sinusoid: bounded for endless streams and direction-free, so a reversed clip is
