@@ -135,8 +135,9 @@ def test_output_does_not_depend_on_workers_or_set_size(tmp_path):
 
 def test_cli_synth_detection_prints_a_short_summary(tmp_path, capsys):
     code = cli_main(["data", "synth", "detection", "--out", str(tmp_path), "--num-videos", "3", "--variant", "jhmdb",
-                     "--width", "64", "--height", "48", "--frames", "20", "24"])
+                     "--width", "64", "--height", "48", "--frames", "20", "24", "--camera-shake", "0"])
     assert code == 0
     out = capsys.readouterr().out
     assert '"annotations"' in out and "JHMDB-GT.pkl" in out and len(out.splitlines()) < 40
+    assert '"camera_shake": 0.0' in out
     assert load_detection_annotations(tmp_path / "JHMDB-GT.pkl").resolution
