@@ -158,6 +158,10 @@ def test_structural_problems_and_unsafe_pickles(tmp_path):
         load_detection_annotations(tmp_path / "partial.pkl")
     with pytest.raises(UserError, match="not found"):
         load_detection_annotations(tmp_path / "absent.pkl")
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "UCF101v2-GT.pkl").write_bytes(b"")
+    with pytest.raises(UserError, match=r"set: a folder, not an annotation file; .*\(UCF101v2-GT.pkl\)"):
+        load_detection_annotations(tmp_path / "set")
 
     class Evil:
         def __reduce__(self):

@@ -133,6 +133,9 @@ def _read_pickle(path: Path) -> dict:
             data = _AnnotationUnpickler(f, encoding="iso-8859-1").load()
     except FileNotFoundError:
         raise UserError(f"{path}: annotation file not found") from None
+    except IsADirectoryError:
+        found = ", ".join(p.name for p in sorted(path.glob("*GT.pkl"))) or "no *-GT.pkl in it"
+        raise UserError(f"{path}: a folder, not an annotation file; pass the pickle inside it ({found})") from None
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError, ValueError) as e:
         raise UserError(f"{path}: not a readable detection annotation pickle ({e})") from None
     if not isinstance(data, dict):
