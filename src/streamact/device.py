@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from streamact.errors import UserError
 
-__all__ = ["DEVICES", "resolve_device"]
+__all__ = ["DEVICES", "resolve_device", "slow_bf16_warning"]
 
 DEVICES = ("cpu", "cuda", "auto")  # auto: cuda where torch sees a GPU, else cpu
 
@@ -33,3 +33,22 @@ def resolve_device(name: str, *, option: str = "--device") -> str:
         raise UserError(f"{option} cuda: torch sees no CUDA GPU on this machine (or is a CPU-only build); "
                         f"use {option} cpu (or auto)")
     return "cpu"
+
+
+def slow_bf16_warning(device: str, *, option: str) -> str | None:
+    """Why bf16 autocast on `device` would be slow, or None: a CPU without AVX-512 BF16 or AMX (e.g. AVX2 only)
+    emulates bf16 arithmetic, which made training about 6x slower than float32 on such a machine.
+
+    Args:
+        device: a resolved device name (cpu or cuda).
+        option: how the user turned bf16 on (named in the warning), e.g. ``--amp``.
+    """
+    if device != "cpu":
+        return None
+    import torch
+
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return None
+    return (f"{option}: this CPU has no bf16 instructions (AVX-512 BF16 or AMX; it has "
+            f"{torch.backends.cpu.get_cpu_capability()}), so bf16 autocast is emulated and several times slower than "
+            f"float32; leave bf16 off here")

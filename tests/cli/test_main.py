@@ -178,3 +178,12 @@ def test_device_is_for_the_torch_runtime(tmp_path):
 
     with pytest.raises(ValueError, match="needs the torch runtime"):
         load_runtime(tmp_path / "m.onnx", device="cuda")
+
+
+def test_eval_warns_when_bf16_would_be_emulated(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert main(["eval", str(tmp_path / "missing.pt"), "--amp"]) == 2
+    warning, error = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert warning.startswith("warning: --amp: this CPU has no bf16 instructions") and error.startswith("error: ")

@@ -272,3 +272,14 @@ def test_flip_pairs_are_refused_for_recognition(gestures, tmp_path):
     cfg = tiny_config(gestures, tmp_path / "run", "--data.flip=true", "--data.flip_pairs=[[swipe_left, swipe_right]]")
     with pytest.raises(UserError, match="data.flip_pairs .* is for detection datasets"):
         Trainer(cfg, progress=False)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_bf16_instructions_is_flagged(gestures, tmp_path, caplog, monkeypatch, native):
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: native)
+    Trainer(tiny_config(gestures, tmp_path / "amp", "--amp=true"), progress=False)
+    Trainer(tiny_config(gestures, tmp_path / "fp32"), progress=False)  # amp off: never flagged
+    flagged = [r.message for r in caplog.records if "bf16 autocast is emulated" in r.message]
+    assert len(flagged) == (0 if native else 1)
+    if not native:
+        assert flagged[0].startswith("amp=true: this CPU has no bf16 instructions") and "(--amp=false)" in flagged[0]

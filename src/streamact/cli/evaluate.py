@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -42,8 +43,11 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from streamact.cli.options import resolve_device
+    from streamact.device import slow_bf16_warning
 
     device = resolve_device(args.device)
+    if args.amp and (slow := slow_bf16_warning(device, option="--amp")):
+        print(f"warning: {slow}", file=sys.stderr)
     if args.data and _is_stream_dataset(args.data, args.format):
         return _eval_streams(args, device)
 

@@ -34,7 +34,7 @@ from streamact.data.loader import VideoDataset, build_loader, set_epoch
 from streamact.data.multi import join_records, split_by_dataset
 from streamact.data.records import frame_labels
 from streamact.data.sampling import ClipSampler, StreamWindowSampler
-from streamact.device import resolve_device
+from streamact.device import resolve_device, slow_bf16_warning
 from streamact.engine import distributed as dist
 from streamact.engine.build import build_model_from_config
 from streamact.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -304,6 +304,8 @@ class Trainer:
             raise ConfigError(f"distributed training (torchrun) runs on the CPU (gloo); use --device cpu, or train "
                               f"on {cfg.device} in a single process")
         self.device = torch.device(cfg.device)
+        if cfg.amp and self.is_main and (slow := slow_bf16_warning(cfg.device, option="amp=true")):
+            log.warning("%s (--amp=false)", slow)
         torch.manual_seed(cfg.seed)
 
         self.sources = cfg.data.datasets()  # the primary dataset (head 0), then data.joint
