@@ -1,0 +1,227 @@
+"""Does one clip's micro-motion hold the direction of a movement? A classification probe on the true boxes.
+
+    streamact data synth detection --out data/detection_seed2 --num-videos 2400 --seed 2
+    streamact data synth detection --out data/detection --num-videos 400
+    python bench/micro_motion_probe.py --train data/detection_seed2 --test data/detection
+
+The detectors with and without micro-motion tell the direction-reversed classes (the pickle's ``motion_pairs``)
+apart equally badly. This separates the representation from the detector: no boxes to find, no heatmap, just the
+question of whether a small CNN can name the class of one clip from a given input.
+
+From every tube of a motion class, clips of t = 4 consecutive frames are cut out around the figure (one square
+crop, centred on the box of the clip's last frame, for all 4 frames, so the motion is kept) and resized to S x S.
+A small CNN (4 convolutions, global pooling) learns the class from one of these inputs:
+
+    last          the clip's last frame alone: what the appearance path of a one-clip AMMA sees
+    mm_diff       last frame + MM_Diff (3 maps: L2 distance of the pooled RGB of each earlier frame to the last)
+    mm_convdiff   last frame + MM_ConvDiff (the same over a learned 5x5 embedding, trained with the probe)
+    signed        last frame + the 3 signed RGB differences (earlier frame - last frame): 12 channels
+    frames        all 4 frames, 12 channels: whether the clip holds the direction at all
+
+Training flips the crops left-right half of the time and swaps the labels of a horizontal pair (a mirrored wave to
+the right is a wave to the left), as the detector's training does. Reported: accuracy within each pair on the test
+split (which of the two classes, chance 50%), from the same crops, seed and schedule for every input. Results are
+cached in --out/results.json after every input; the report is the section "micro_motion_probe" of
+docs/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _runs import ResultCache  # noqa: E402
+
+from streamact.benchmark.common import markdown_table, write_section  # noqa: E402
+from streamact.data.datasets.detection import DetectionAnnotations, load_detection_annotations, read_frame  # noqa: E402
+from streamact.engine.tasks import find_annotation_file, split_videos  # noqa: E402
+from streamact.layers.micro_motion import MicroMotion  # noqa: E402
+
+CLIP_LEN = 4
+INPUTS = {  # name -> (description, channels entering the CNN)
+    "last": ("last frame only", 3),
+    "mm_diff": ("last frame + MM_Diff", 6),
+    "mm_convdiff": ("last frame + MM_ConvDiff", 6),
+    "signed": ("last frame + signed differences", 12),
+    "frames": ("all 4 frames", 12),
+}
+HORIZONTAL = ("wave_right", "wave_left")  # the pair a left-right flip swaps
+
+
+def crop_clips(ann: DetectionAnnotations, videos: list[str], *, size: int, stride: int,
+               margin: float = 1.15) -> tuple[np.ndarray, np.ndarray]:
+    """Square crops of every clip of `CLIP_LEN` frames inside a tube of a motion class.
+
+    Returns:
+        Crops (N, CLIP_LEN, size, size, 3) uint8, oldest frame first, and their label ids (N,).
+    """
+    wanted = {label for pair in ann.motion_pairs for label in pair}
+    crops, labels = [], []
+    for video in videos:
+        for label, tube in ann.tubes(video):
+            if label not in wanted or len(tube) < CLIP_LEN:
+                continue
+            frames = np.stack([read_frame(ann, video, int(f)) for f in tube[:, 0]])  # (n, H, W, 3)
+            h, w = frames.shape[1:3]
+            for end in range(CLIP_LEN - 1, len(tube), stride):
+                x1, y1, x2, y2 = tube[end, 1:5]
+                side = margin * max(x2 - x1, y2 - y1)
+                left, top = int(round((x1 + x2 - side) / 2)), int(round((y1 + y2 - side) / 2))
+                side = int(round(side))
+                ys = np.clip(np.arange(top, top + side), 0, h - 1)  # edge pixels repeat past the frame
+                xs = np.clip(np.arange(left, left + side), 0, w - 1)
+                clip = frames[end - CLIP_LEN + 1:end + 1][:, ys][:, :, xs]
+                crops.append(np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR))
+                                       for f in clip]))
+                labels.append(label)
+    return np.stack(crops), np.asarray(labels)
+
+
+class Probe(nn.Module):
+    """Clip (B, 3, t, S, S) in [0, 1] -> class logits, from the input `kind` (see the module docstring)."""
+
+    def __init__(self, kind: str, num_classes: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.micro_motion = MicroMotion(kind[3:]) if kind.startswith("mm_") else None
+        widths = (INPUTS[kind][1], 32, 64, 96, 128)
+        self.features = nn.Sequential(*[
+            nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False),
+                          nn.BatchNorm2d(cout), nn.ReLU(True))
+            for i, (cin, cout) in enumerate(zip(widths, widths[1:]))])
+        self.fc = nn.Linear(widths[-1], num_classes)
+
+    def inputs(self, clip: torch.Tensor) -> torch.Tensor:
+        """The CNN's input (B, C, S, S) for this probe's kind."""
+        last = clip[:, :, -1]
+        if self.kind == "last":
+            return last
+        if self.micro_motion is not None:
+            return torch.cat([last, self.micro_motion(clip)], 1)
+        if self.kind == "signed":
+            return torch.cat([last, (clip[:, :, :-1] - clip[:, :, -1:]).transpose(1, 2).flatten(1, 2)], 1)
+        return clip.transpose(1, 2).flatten(1, 2)  # "frames": the RGB of each frame in turn
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(self.inputs(clip)).mean((2, 3)))
+
+
+def as_batch(crops: np.ndarray) -> torch.Tensor:
+    """(B, t, S, S, 3) uint8 -> (B, 3, t, S, S) float in [0, 1]."""
+    return torch.from_numpy(crops).permute(0, 4, 1, 2, 3).float() / 255
+
+
+def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+                mirror: np.ndarray, *, epochs: int, batch: int = 64, seed: int = 0) -> dict:
+    """Train one probe (AdamW, cosine schedule) and score it on `test`. Labels are indices into `mirror`'s classes.
+
+    Returns:
+        {"test_predictions": (N,) predicted class ids as a list, "minutes": training time}.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    crops, labels = train
+    model = Probe(kind, len(mirror))
+    steps = epochs * (len(crops) // batch)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.1)
+    t0 = time.perf_counter()
+    model.train()
+    for _ in range(epochs):
+        order = rng.permutation(len(crops))
+        for i in range(len(crops) // batch):
+            idx = order[i * batch:(i + 1) * batch]
+            x, y = as_batch(crops[idx]), torch.from_numpy(labels[idx])
+            flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
+            x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
+            y = torch.where(flip, torch.from_numpy(mirror)[y], y)
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    with torch.no_grad():
+        preds = torch.cat([model(as_batch(test[0][i:i + 256])).argmax(1) for i in range(0, len(test[0]), 256)])
+    return {"test_predictions": preds.tolist(), "minutes": (time.perf_counter() - t0) / 60}
+
+
+def pair_accuracy(preds: np.ndarray, labels: np.ndarray, pair: tuple[int, int]) -> float:
+    """Share of the pair's test clips predicted as their own class rather than the other one of the pair (clips
+    predicted as a third class count as wrong)."""
+    mask = np.isin(labels, pair)
+    return float((preds[mask] == labels[mask]).mean())
+
+
+def report(cache: ResultCache, names: list[str], test_labels: np.ndarray, counts: dict, args) -> str:
+    pairs = [(names.index(a), names.index(b)) for a, b in cache["_pairs"]]
+    rows = []
+    for kind, (label, channels) in INPUTS.items():
+        if kind not in cache:
+            continue
+        preds = np.asarray(cache[kind]["test_predictions"])
+        rows.append({"input": label, "channels": channels,
+                     **{f"{names[a]} / {names[b]}": f"{100 * pair_accuracy(preds, test_labels, (a, b)):.1f}"
+                        for a, b in pairs},
+                     "all 4 classes": f"{100 * float((preds == test_labels).mean()):.1f}",
+                     "minutes": f"{cache[kind]['minutes']:.1f}"})
+    columns = ["input", "channels", *[f"{names[a]} / {names[b]}" for a, b in pairs], "all 4 classes", "minutes"]
+    return ("## Does one clip's micro-motion hold the direction? (classification probe)\n\n"
+            f"Clips of {CLIP_LEN} frames cut around the true box of a direction-reversed class: "
+            f"{counts['train']} from the train split of `{args.train}`, {counts['test']} from the test split of "
+            f"`{args.test}` (clip ends {args.stride} frames apart, crops {args.size}², camera shake as rendered). One small "
+            f"CNN per input, {args.epochs} epochs, seed 0, flips swapping the wave pair. Accuracy (%) within each "
+            "pair on the test clips (chance 50) and over the four classes (chance 25):\n\n"
+            + markdown_table(rows, columns))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=Path, default=Path("data/detection_seed2"), help="dataset of the train clips")
+    parser.add_argument("--test", type=Path, default=Path("data/detection"), help="dataset of the test clips")
+    parser.add_argument("--inputs", nargs="+", choices=list(INPUTS), default=list(INPUTS))
+    parser.add_argument("--size", type=int, default=64, help="crop size S in pixels (default 64)")
+    parser.add_argument("--stride", type=int, default=3, help="frames between the ends of two clips of a tube")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--out", type=Path, default=Path("runs/micro_motion_probe"))
+    parser.add_argument("--no-docs", action="store_true", help="do not write docs/RESULTS.md")
+    args = parser.parse_args()
+    train_ann = load_detection_annotations(find_annotation_file(args.train), on_error="skip")
+    test_ann = load_detection_annotations(find_annotation_file(args.test), on_error="skip")
+    if not train_ann.motion_pairs:
+        raise SystemExit(f"{args.train}: the annotations name no motion_pairs, so there is nothing to probe")
+    wanted = sorted({label for pair in train_ann.motion_pairs for label in pair})
+    names = [train_ann.labels[i] for i in wanted]
+    remap = np.full(len(train_ann.labels), -1)
+    remap[wanted] = np.arange(len(wanted))
+    print("cutting clips ...", flush=True)
+    train = crop_clips(train_ann, split_videos(train_ann, "train"), size=args.size, stride=args.stride)
+    test = crop_clips(test_ann, split_videos(test_ann, "test"), size=args.size, stride=args.stride)
+    train, test = (train[0], remap[train[1]]), (test[0], remap[test[1]])
+    mirror = np.arange(len(names))
+    if all(c in names for c in HORIZONTAL):
+        a, b = (names.index(c) for c in HORIZONTAL)
+        mirror[a], mirror[b] = b, a
+    cache = ResultCache(args.out / "results.json")
+    cache.put("_pairs", [[train_ann.labels[a], train_ann.labels[b]] for a, b in train_ann.motion_pairs])
+    for kind in args.inputs:
+        if kind not in cache:
+            cache.put(kind, train_probe(kind, train, test, mirror, epochs=args.epochs))
+            preds = np.asarray(cache[kind]["test_predictions"])
+            print(kind, f"test accuracy {100 * float((preds == test[1]).mean()):.1f}", flush=True)
+    body = report(cache, names, test[1], {"train": len(train[1]), "test": len(test[1])}, args)
+    print(body)
+    if not args.no_docs:
+        write_section("micro_motion_probe", body)
+
+
+if __name__ == "__main__":
+    main()

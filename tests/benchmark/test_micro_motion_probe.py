@@ -1,0 +1,73 @@
+"""The micro-motion probe (bench/micro_motion_probe.py): clips cut around true boxes keep the motion, every input
+has the channels it declares, and pair accuracy counts the right clips."""
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from streamact.data.datasets.detection import load_detection_annotations
+from tests.detection_fixture import write_tiny_detection_set
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
+from micro_motion_probe import CLIP_LEN, INPUTS, Probe, as_batch, crop_clips, pair_accuracy  # noqa: E402
+
+
+def _centroid_x(frame):
+    bright = frame.mean(-1) > 150
+    return np.nonzero(bright)[1].mean()
+
+
+def test_crops_follow_the_last_box_and_keep_the_motion(tmp_path):
+    ann = load_detection_annotations(write_tiny_detection_set(tmp_path, num_videos=2, num_frames=12))
+    ann = dataclasses.replace(ann, motion_pairs=[(0, 1)])
+    crops, labels = crop_clips(ann, ["cls/v_00", "cls/v_01"], size=32, stride=3)
+    # tubes cover frames 3..12 (10 frames): clip ends at tube rows 3, 6, 9 -> 3 clips per video
+    assert crops.shape == (6, CLIP_LEN, 32, 32, 3) and crops.dtype == np.uint8
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1]
+    for clip, label in zip(crops, labels):
+        xs = [_centroid_x(f) for f in clip]
+        assert abs(xs[-1] - 15.5) < 2  # the last frame's box is centred
+        moved = xs[-1] - xs[0]  # 3 frames x 2 px, scaled by 32 / (1.15 * 16)
+        assert (moved > 5) if label == 0 else (moved < -5)
+
+
+def test_crops_only_come_from_motion_classes(tmp_path):
+    ann = load_detection_annotations(write_tiny_detection_set(tmp_path, num_videos=2, num_frames=12))
+    with pytest.raises(ValueError):  # no motion pairs: nothing to cut (np.stack of nothing)
+        crop_clips(ann, ["cls/v_00", "cls/v_01"], size=32, stride=3)
+
+
+@pytest.mark.parametrize("kind", list(INPUTS))
+def test_every_input_has_its_declared_channels(kind):
+    clip = torch.rand(2, 3, CLIP_LEN, 32, 32)
+    probe = Probe(kind, num_classes=4)
+    assert probe.inputs(clip).shape == (2, INPUTS[kind][1], 32, 32)
+    assert probe(clip).shape == (2, 4)
+
+
+def test_the_last_frame_probe_cannot_see_earlier_frames():
+    clip = torch.rand(1, 3, CLIP_LEN, 16, 16)
+    other = clip.clone()
+    other[:, :, :-1] = torch.rand(1, 3, CLIP_LEN - 1, 16, 16)
+    last, signed = Probe("last", 4), Probe("signed", 4)
+    assert torch.equal(last.inputs(clip), last.inputs(other))
+    assert not torch.equal(signed.inputs(clip), signed.inputs(other))
+    # the signed differences are earlier frame minus last frame
+    assert torch.allclose(signed.inputs(clip)[:, 3:6], clip[:, :, 0] - clip[:, :, -1])
+
+
+def test_as_batch_scales_and_orders_axes():
+    crops = np.full((2, CLIP_LEN, 8, 8, 3), 255, np.uint8)
+    crops[:, 0, ..., 1] = 0
+    batch = as_batch(crops)
+    assert batch.shape == (2, 3, CLIP_LEN, 8, 8) and batch.max() == 1.0 and batch[:, 1, 0].max() == 0.0
+
+
+def test_pair_accuracy_counts_only_the_pair_and_third_classes_as_wrong():
+    labels = np.array([0, 0, 1, 1, 2, 3])
+    preds = np.array([0, 1, 1, 2, 0, 0])
+    assert pair_accuracy(preds, labels, (0, 1)) == 0.5  # 0 ok, 0->1 wrong, 1 ok, 1->2 wrong
+    assert pair_accuracy(preds, labels, (2, 3)) == 0.0
