@@ -62,6 +62,9 @@ def crop_clips(ann: DetectionAnnotations, videos: list[str], *, size: int, strid
 
     Returns:
         Crops (N, CLIP_LEN, size, size, 3) uint8, oldest frame first, and their label ids (N,).
+
+    Raises:
+        ValueError: no such clip in `videos`.
     """
     wanted = {label for pair in ann.motion_pairs for label in pair}
     crops, labels = [], []
@@ -82,6 +85,9 @@ def crop_clips(ann: DetectionAnnotations, videos: list[str], *, size: int, strid
                 crops.append(np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR))
                                        for f in clip]))
                 labels.append(label)
+    if not crops:
+        raise ValueError(f"no clip of {CLIP_LEN} frames inside a tube of a motion class (the annotations' "
+                         "motion_pairs) in these videos")
     return np.stack(crops), np.asarray(labels)
 
 
@@ -124,7 +130,7 @@ def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.
     """Train one probe (AdamW, cosine schedule) and score it on `test`. Labels are indices into `mirror`'s classes.
 
     Returns:
-        {"test_predictions": (N,) predicted class ids as a list, "minutes": training time}.
+        {"test_predictions": (N,) predicted class ids as a list, "epochs", "minutes": training time}.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -151,7 +157,7 @@ def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.
     model.eval()
     with torch.no_grad():
         preds = torch.cat([model(as_batch(test[0][i:i + 256])).argmax(1) for i in range(0, len(test[0]), 256)])
-    return {"test_predictions": preds.tolist(), "minutes": (time.perf_counter() - t0) / 60}
+    return {"test_predictions": preds.tolist(), "epochs": epochs, "minutes": (time.perf_counter() - t0) / 60}
 
 
 def pair_accuracy(preds: np.ndarray, labels: np.ndarray, pair: tuple[int, int]) -> float:
@@ -161,8 +167,9 @@ def pair_accuracy(preds: np.ndarray, labels: np.ndarray, pair: tuple[int, int]) 
     return float((preds[mask] == labels[mask]).mean())
 
 
-def report(cache: ResultCache, names: list[str], test_labels: np.ndarray, counts: dict, args) -> str:
-    pairs = [(names.index(a), names.index(b)) for a, b in cache["_pairs"]]
+def report(cache: ResultCache, names: list[str], pairs: list[tuple[int, int]], test_labels: np.ndarray,
+           counts: dict, args: argparse.Namespace) -> str:
+    """Markdown of the finished probes; `pairs` index `names`, the classes of `test_labels`."""
     rows = []
     for kind, (label, channels) in INPUTS.items():
         if kind not in cache:
@@ -171,15 +178,16 @@ def report(cache: ResultCache, names: list[str], test_labels: np.ndarray, counts
         rows.append({"input": label, "channels": channels,
                      **{f"{names[a]} / {names[b]}": f"{100 * pair_accuracy(preds, test_labels, (a, b)):.1f}"
                         for a, b in pairs},
-                     "all 4 classes": f"{100 * float((preds == test_labels).mean()):.1f}",
-                     "minutes": f"{cache[kind]['minutes']:.1f}"})
-    columns = ["input", "channels", *[f"{names[a]} / {names[b]}" for a, b in pairs], "all 4 classes", "minutes"]
+                     f"all {len(names)} classes": f"{100 * float((preds == test_labels).mean()):.1f}",
+                     "epochs": cache[kind]["epochs"], "minutes": f"{cache[kind]['minutes']:.1f}"})
+    columns = ["input", "channels", *[f"{names[a]} / {names[b]}" for a, b in pairs], f"all {len(names)} classes",
+               "epochs", "minutes"]
     return ("## Does one clip's micro-motion hold the direction? (classification probe)\n\n"
-            f"Clips of {CLIP_LEN} frames cut around the true box of a direction-reversed class: "
-            f"{counts['train']} from the train split of `{args.train}`, {counts['test']} from the test split of "
-            f"`{args.test}` (clip ends {args.stride} frames apart, crops {args.size}², camera shake as rendered). One small "
-            f"CNN per input, {args.epochs} epochs, seed 0, flips swapping the wave pair. Accuracy (%) within each "
-            "pair on the test clips (chance 50) and over the four classes (chance 25):\n\n"
+            f"Clips of {CLIP_LEN} frames cut around the true box of a direction-reversed class: {counts['train']} "
+            f"from the train split of `{args.train}`, {counts['test']} from the test split of `{args.test}` (clip "
+            f"ends {args.stride} frames apart, crops {args.size}², camera shake as rendered). One small CNN per "
+            "input, seed 0, flips swapping the wave pair. Accuracy (%) within each pair on the test clips (chance "
+            f"50) and over the {len(names)} classes (chance {100 / len(names):.0f}):\n\n"
             + markdown_table(rows, columns))
 
 
@@ -210,14 +218,14 @@ def main() -> None:
     if all(c in names for c in HORIZONTAL):
         a, b = (names.index(c) for c in HORIZONTAL)
         mirror[a], mirror[b] = b, a
+    pairs = [(int(remap[a]), int(remap[b])) for a, b in train_ann.motion_pairs]
     cache = ResultCache(args.out / "results.json")
-    cache.put("_pairs", [[train_ann.labels[a], train_ann.labels[b]] for a, b in train_ann.motion_pairs])
     for kind in args.inputs:
         if kind not in cache:
             cache.put(kind, train_probe(kind, train, test, mirror, epochs=args.epochs))
             preds = np.asarray(cache[kind]["test_predictions"])
             print(kind, f"test accuracy {100 * float((preds == test[1]).mean()):.1f}", flush=True)
-    body = report(cache, names, test[1], {"train": len(train[1]), "test": len(test[1])}, args)
+    body = report(cache, names, pairs, test[1], {"train": len(train[1]), "test": len(test[1])}, args)
     print(body)
     if not args.no_docs:
         write_section("micro_motion_probe", body)

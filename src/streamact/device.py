@@ -37,7 +37,8 @@ def resolve_device(name: str, *, option: str = "--device") -> str:
 
 def slow_bf16_warning(device: str, *, option: str) -> str | None:
     """Why bf16 autocast on `device` would be slow, or None: a CPU without AVX-512 BF16 or AMX (e.g. AVX2 only)
-    emulates bf16 arithmetic, which made training about 6x slower than float32 on such a machine.
+    emulates bf16 arithmetic: training ran 4.7 times slower than in float32 on such a machine (`python
+    bench/train_throughput.py`, docs/RESULTS.md).
 
     Args:
         device: a resolved device name (cpu or cuda).

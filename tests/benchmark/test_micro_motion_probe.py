@@ -36,7 +36,7 @@ def test_crops_follow_the_last_box_and_keep_the_motion(tmp_path):
 
 def test_crops_only_come_from_motion_classes(tmp_path):
     ann = load_detection_annotations(write_tiny_detection_set(tmp_path, num_videos=2, num_frames=12))
-    with pytest.raises(ValueError):  # no motion pairs: nothing to cut (np.stack of nothing)
+    with pytest.raises(ValueError, match="no clip of 4 frames inside a tube of a motion class"):
         crop_clips(ann, ["cls/v_00", "cls/v_01"], size=32, stride=3)
 
 
