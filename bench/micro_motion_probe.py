@@ -10,7 +10,7 @@ question of whether a small CNN can name the class of one clip from a given inpu
 
 From every tube of a motion class, clips of t = 4 consecutive frames are cut out around the figure (one square
 crop, centred on the box of the clip's last frame, for all 4 frames, so the motion is kept) and resized to S x S.
-A small CNN (4 convolutions, global pooling) learns the class from one of these inputs:
+A small CNN (4 stride-2 convolutions, global pooling) learns the class from one of these inputs:
 
     last          the clip's last frame alone: what the appearance path of a one-clip AMMA sees
     mm_diff       last frame + MM_Diff (3 maps: L2 distance of the pooled RGB of each earlier frame to the last)
@@ -102,7 +102,7 @@ class Probe(nn.Module):
         self.features = nn.Sequential(*[
             nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False),
                           nn.BatchNorm2d(cout), nn.ReLU(True))
-            for i, (cin, cout) in enumerate(zip(widths, widths[1:]))])
+            for cin, cout in zip(widths, widths[1:])])
         self.fc = nn.Linear(widths[-1], num_classes)
 
     def inputs(self, clip: torch.Tensor) -> torch.Tensor:
@@ -127,7 +127,7 @@ def as_batch(crops: np.ndarray) -> torch.Tensor:
 
 def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                 mirror: np.ndarray, *, epochs: int, batch: int = 64, seed: int = 0) -> dict:
-    """Train one probe (AdamW, cosine schedule) and score it on `test`. Labels are indices into `mirror`'s classes.
+    """Train one probe (AdamW, one-cycle schedule) and score it on `test`. Labels are indices into `mirror`'s classes.
 
     Returns:
         {"test_predictions": (N,) predicted class ids as a list, "epochs", "minutes": training time}.
