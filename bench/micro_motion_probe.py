@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -44,6 +43,7 @@ from streamact.benchmark.common import markdown_table, write_section  # noqa: E4
 from streamact.data.datasets.detection import DetectionAnnotations, load_detection_annotations, read_frame  # noqa: E402
 from streamact.engine.tasks import find_annotation_file, split_videos  # noqa: E402
 from streamact.layers.micro_motion import MicroMotion  # noqa: E402
+from streamact.transforms.boxes import resize_frame  # noqa: E402
 
 CLIP_LEN = 4
 INPUTS = {  # name -> (description, channels entering the CNN)
@@ -82,8 +82,7 @@ def crop_clips(ann: DetectionAnnotations, videos: list[str], *, size: int, strid
                 ys = np.clip(np.arange(top, top + side), 0, h - 1)  # edge pixels repeat past the frame
                 xs = np.clip(np.arange(left, left + side), 0, w - 1)
                 clip = frames[end - CLIP_LEN + 1:end + 1][:, ys][:, :, xs]
-                crops.append(np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR))
-                                       for f in clip]))
+                crops.append(np.stack([resize_frame(f, size) for f in clip]))
                 labels.append(label)
     if not crops:
         raise ValueError(f"no clip of {CLIP_LEN} frames inside a tube of a motion class (the annotations' "

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from streamact import create_model
+from streamact.device import cpu_has_bf16
 
 from streamact.benchmark.common import markdown_table, write_section
 
@@ -57,7 +58,7 @@ def main() -> None:
             {"precision": "bf16 autocast", "train clips/s (best round)": bf16, "ratio": bf16 / fp32}]
     print(rows, speeds)
     # A CPU without bf16 instructions (AVX-512 BF16, AMX) emulates bf16: its numbers get a section of their own.
-    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    native = cpu_has_bf16()
     title = "" if native else " on a CPU without bf16 instructions"
     body = (f"## Training throughput: bf16 autocast vs fp32{title}\n\n`{args.model}`, batch {args.batch} × "
             f"{args.frames} frames × {args.size}², SGD step incl. backward, in-memory batches, best of "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from streamact.errors import UserError
 
-__all__ = ["DEVICES", "resolve_device", "slow_bf16_warning"]
+__all__ = ["DEVICES", "resolve_device", "cpu_has_bf16", "slow_bf16_warning"]
 
 DEVICES = ("cpu", "cuda", "auto")  # auto: cuda where torch sees a GPU, else cpu
 
@@ -35,6 +35,13 @@ def resolve_device(name: str, *, option: str = "--device") -> str:
     return "cpu"
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX) rather than emulating it."""
+    import torch
+
+    return torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def slow_bf16_warning(device: str, *, option: str) -> str | None:
     """Why bf16 autocast on `device` would be slow, or None: a CPU without AVX-512 BF16 or AMX (e.g. AVX2 only)
     emulates bf16 arithmetic: training ran 4.7 times slower than in float32 on such a machine (`python
@@ -44,12 +51,10 @@ def slow_bf16_warning(device: str, *, option: str) -> str | None:
         device: a resolved device name (cpu or cuda).
         option: how the user turned bf16 on (named in the warning), e.g. ``--amp``.
     """
-    if device != "cpu":
+    if device != "cpu" or cpu_has_bf16():
         return None
     import torch
 
-    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return None
     return (f"{option}: this CPU has no bf16 instructions (AVX-512 BF16 or AMX; it has "
             f"{torch.backends.cpu.get_cpu_capability()}), so bf16 autocast is emulated and several times slower than "
             f"float32; leave bf16 off here")

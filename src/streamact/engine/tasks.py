@@ -16,7 +16,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from streamact.data.datasets.detection import DetectionAnnotations, load_detection_annotations, read_frame
+from streamact.data.datasets.detection import (
+    ANNOTATION_GLOB,
+    DetectionAnnotations,
+    load_detection_annotations,
+    read_frame,
+)
 from streamact.data.tubelets import TubeletDataset, collate_tubelets, training_samples
 from streamact.engine.config import ConfigError, TrainConfig
 from streamact.evaluation.detection import DetectionEvaluation, evaluate_detections
@@ -43,7 +48,7 @@ def find_annotation_file(root: str | Path) -> Path:
         ConfigError: none or several, naming the folder.
     """
     root = Path(root)
-    found = sorted(root.glob("*GT.pkl")) if root.is_dir() else []
+    found = sorted(root.glob(ANNOTATION_GLOB)) if root.is_dir() else []
     if len(found) != 1:
         names = ", ".join(p.name for p in found)
         what = f"several annotation files ({names})" if found else "no *-GT.pkl annotation file"

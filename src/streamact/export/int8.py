@@ -55,8 +55,9 @@ def calibration_videos(calib: str | Path) -> list[Path | str]:
     path = Path(str(calib))
     if not path.is_dir():
         return [calib]
-    if any(path.glob("*GT.pkl")):
-        from streamact.data.datasets.detection import load_detection_annotations
+    from streamact.data.datasets.detection import ANNOTATION_GLOB, load_detection_annotations
+
+    if any(path.glob(ANNOTATION_GLOB)):
         from streamact.engine.tasks import find_annotation_file, split_videos
 
         ann = load_detection_annotations(find_annotation_file(path), on_error="skip")

@@ -40,6 +40,7 @@ from streamact.errors import UserError
 
 __all__ = [
     "DetectionAnnotations",
+    "ANNOTATION_GLOB",
     "UCF_FRAME_PATTERN",
     "JHMDB_FRAME_PATTERN",
     "load_detection_annotations",
@@ -49,6 +50,7 @@ __all__ = [
     "read_frame",
 ]
 
+ANNOTATION_GLOB = "*GT.pkl"  # the annotation file of a dataset folder: UCF101v2-GT.pkl, JHMDB-GT.pkl, ...
 UCF_FRAME_PATTERN = "rgb-images/{video}/{frame:05d}.jpg"
 JHMDB_FRAME_PATTERN = "Frames/{video}/{frame:05d}.png"
 
@@ -134,7 +136,7 @@ def _read_pickle(path: Path) -> dict:
     except FileNotFoundError:
         raise UserError(f"{path}: annotation file not found") from None
     except IsADirectoryError:
-        found = ", ".join(p.name for p in sorted(path.glob("*GT.pkl"))) or "no *-GT.pkl in it"
+        found = ", ".join(p.name for p in sorted(path.glob(ANNOTATION_GLOB))) or "no *-GT.pkl in it"
         raise UserError(f"{path}: a folder, not an annotation file; pass the pickle inside it ({found})") from None
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError, ValueError) as e:
         raise UserError(f"{path}: not a readable detection annotation pickle ({e})") from None
