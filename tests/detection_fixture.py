@@ -10,8 +10,8 @@ SIZE = (48, 64)  # (h, w) of the source frames
 
 
 def write_tiny_detection_set(root: Path, *, num_videos: int = 4, num_frames: int = 16, seed: int = 0) -> Path:
-    """Videos of one bright square moving right (label 0) or left (label 1) over noise; one tube per video
-    covering frames 3..num_frames. Returns the pickle's path."""
+    """Videos of one bright square moving right (label 0) or left (label 1) over noise, a motion pair; one tube per
+    video covering frames 3..num_frames. Returns the pickle's path."""
     rng = np.random.default_rng(seed)
     h, w = SIZE
     gttubes, nframes, resolution = {}, {}, {}
@@ -34,5 +34,6 @@ def write_tiny_detection_set(root: Path, *, num_videos: int = 4, num_frames: int
         nframes[video], resolution[video] = num_frames, (h, w)
     half = num_videos // 2
     ann = DetectionAnnotations(root=root, labels=["move_right", "move_left"], nframes=nframes, resolution=resolution,
-                               gttubes=gttubes, train_videos=[videos[:max(half, 2)]], test_videos=[videos[half:]])
+                               gttubes=gttubes, train_videos=[videos[:max(half, 2)]], test_videos=[videos[half:]],
+                               motion_pairs=[(0, 1)])
     return save_detection_annotations(ann, root / "UCF101v2-GT.pkl")

@@ -7,6 +7,7 @@ import pytest
 from streamact.data.datasets.detection import DetectionAnnotations
 from streamact.evaluation.detection import (
     VIDEO_AP_THRESHOLDS,
+    direction_accuracy,
     frame_ap,
     iou3dt,
     nms3dt,
@@ -86,6 +87,25 @@ def test_frame_ap_and_error_breakdown_by_hand():
     for c in range(3):
         assert result.ap[c] + sum(result.errors[k][c] for k in result.errors) == pytest.approx(1.0)
     assert result.map + sum(result.mean_errors().values()) == pytest.approx(1.0)
+
+
+def test_direction_accuracy_by_hand():
+    ann = annotations()
+    ann.motion_pairs = [(0, 1)]  # "a" and "b" differ only by the direction of a movement
+    detections = {"v": {
+        1: [Detection(0, 0.9, *A), Detection(1, 0.95, *A),  # A (true a): the best of the pair says b -> wrong
+            Detection(1, 0.8, *B)],  # B (true b): right
+        2: [Detection(0, 0.7, *A), Detection(2, 0.99, *A),  # A: class c is not of the pair, so a decides -> right
+            Detection(0, 0.6, *C)],  # B: no detection overlaps it -> not found
+    }}  # frame 3: A not found
+    (result,) = direction_accuracy(detections, ann, ["v", "w"])
+    assert result.pair == (0, 1)
+    assert result.boxes.tolist() == [3, 2] and result.found.tolist() == [2, 1] and result.right.tolist() == [1, 1]
+    assert result.accuracy.tolist() == [0.5, 1.0] and result.balanced == pytest.approx(0.75)
+    # Nothing found of one class: its accuracy is unknown, and so is the balance.
+    (only_a,) = direction_accuracy({"v": {1: [Detection(0, 0.9, *A)]}}, ann, ["v"])
+    assert only_a.accuracy[0] == 1.0 and np.isnan(only_a.accuracy[1]) and np.isnan(only_a.balanced)
+    assert direction_accuracy(detections, annotations(), ["v"]) == []  # no motion pairs, nothing to report
 
 
 def test_trimmed_mode_ignores_unannotated_frames_of_videos_with_the_class():

@@ -47,6 +47,7 @@ def test_oracle_detector_scores_near_perfect(dataset):
     assert summary["frame_errors"]["classification"] == 0.0
     assert summary["num_tubes"] == len(videos) and json.dumps(summary)
     assert sum(summary["frame_errors"].values()) + summary["frame_map@0.5"] == pytest.approx(1.0)
+    assert summary["direction"]["wave_right/wave_left"]["balanced_accuracy"] == 1.0
 
 
 def test_wrong_class_detections_are_classification_errors(dataset):
@@ -57,6 +58,10 @@ def test_wrong_class_detections_are_classification_errors(dataset):
     assert summary["per_class"]["wave_left"]["frame_ap@0.5"] == 0.0
     assert summary["per_class"]["wave_left"]["video_ap@0.5"] == 0.0
     assert results.frame.errors["classification"][0] > 0.5
+    # Both waves called wave_right: every wave_right right, every wave_left wrong, so no better than chance.
+    waves = summary["direction"]["wave_right/wave_left"]
+    assert waves["wave_right"]["accuracy"] == 1.0 and waves["wave_left"]["accuracy"] == 0.0
+    assert waves["balanced_accuracy"] == 0.5 and 0 < waves["wave_left"]["found"] <= waves["wave_left"]["boxes"]
 
 
 def test_report_files(dataset, tmp_path):
@@ -67,6 +72,7 @@ def test_report_files(dataset, tmp_path):
     assert summary["video_map@0.5"] == 1.0
     markdown = paths["markdown"].read_text()
     assert "| wave_right |" in markdown and "trimmed" in markdown and "error breakdown" in markdown
+    assert "| wave_right/wave_left | 100.0 | wave_right | 100.0 |" in markdown
     for key in ("pr_frame", "pr_video", "errors"):
         with Image.open(paths[key]) as image:
             assert image.width > 400

@@ -127,12 +127,21 @@ def _evaluate_detector(model, cfg, args: argparse.Namespace, out: Path) -> int:
     print(f"{'class':<{width}}  frame-AP@0.5  video-AP@0.5")
     for name, row in summary["per_class"].items():
         fap, vap = row["frame_ap@0.5"], row["video_ap@0.5"]
-        cells = ["-" if v is None else f"{v:.3f}" for v in (fap, vap)]
+        cells = [_fraction(v) for v in (fap, vap)]
         print(f"{name:<{width}}  {cells[0]:>12}  {cells[1]:>12}")
+    for pair, row in summary["direction"].items():
+        names = pair.split("/")
+        found = " / ".join(f"{row[n]['found']} of {row[n]['boxes']}" for n in names)
+        print(f"direction {pair}: {_fraction(row['balanced_accuracy'])} balanced accuracy on the found true boxes "
+              f"({found}; 0.5 = cannot tell them apart)")
     print(f"\n{len(videos)} videos | frame-mAP@0.5 {summary['frame_map@0.5']} | video-mAP@0.2 "
           f"{summary['video_map@0.2']} | @0.5 {summary['video_map@0.5']} | @0.75 {summary['video_map@0.75']}\n"
           f"wrote {out}/metrics.json and the detection report (detection_metrics.md, PR curves, frames)")
     return 0
+
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
 
 def _is_stream_dataset(root: str, format: str | None) -> bool:
     from streamact.data.datasets import detect_format

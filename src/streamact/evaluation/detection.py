@@ -15,6 +15,9 @@ used by MOC-Detector and AMMA, so numbers compare with theirs:
   another class), time error (the video contains the class, but not on that frame) or other; each error's rate
   among the ranked detections is integrated over recall like AP, and missed = 1 - final recall. AP plus the five
   errors sum to 1 for every class with ground truth.
+* **direction accuracy** (`direction_accuracy`, for the ``motion_pairs`` of the annotations, classes told apart
+  only by the direction of a movement): of the true boxes of such a class that a detection of the pair finds
+  (IoU >= 0.5), the share whose best such detection names the right direction; chance is 50%. Not part of ACT.
 * **video-mAP** (`video_ap`): per video and class the tubes are reduced by hard 3-D NMS (spatio-temporal IoU
   0.3), then ranked across videos; a tube is a true positive when its spatio-temporal IoU with an unmatched
   ground-truth tube of its class in the same video reaches the threshold. Spatio-temporal IoU = temporal IoU
@@ -43,11 +46,13 @@ __all__ = [
     "ERROR_TYPES",
     "VIDEO_AP_THRESHOLDS",
     "FrameAPResult",
+    "DirectionResult",
     "VideoAPResult",
     "trapezoid_ap",
     "iou3dt",
     "nms3dt",
     "frame_ap",
+    "direction_accuracy",
     "video_ap",
     "DetectionEvaluation",
     "evaluate_detections",
@@ -184,6 +189,74 @@ def frame_ap(
     return FrameAPResult(iou_threshold, ap, errors, precisions, recalls, num_gt, num_dets, trimmed)
 
 
+@dataclass
+class DirectionResult:
+    """How well a detector tells apart two classes that differ only by the direction of a movement (a
+    ``motion_pairs`` entry of the annotations: a wave to the right and to the left, a squat down and standing up).
+
+    Every annotated box of either class is looked up among the detections of its frame that have one of the two
+    labels and IoU >= 0.5 with it; when there are any, the highest-scoring one names the box's direction. This
+    takes finding the actor out of the question (frame-AP mixes both): it asks only, of the actors found, which
+    way the detector says they move.
+
+    Attributes:
+        pair: the two label ids (a, b).
+        boxes: (2,) annotated boxes of a and of b.
+        found: (2,) of those, found by a detection of a or b.
+        right: (2,) of those found, named with their own class.
+    """
+
+    pair: tuple[int, int]
+    boxes: np.ndarray
+    found: np.ndarray
+    right: np.ndarray
+
+    @property
+    def accuracy(self) -> np.ndarray:
+        """(2,) share of the found boxes of a and of b named right (NaN where none was found)."""
+        return np.where(self.found > 0, self.right / np.maximum(self.found, 1), np.nan)
+
+    @property
+    def balanced(self) -> float:
+        """Mean of the two accuracies: 0.5 for a detector that cannot tell the directions apart, whatever its
+        bias towards one of them (NaN unless boxes of both classes were found)."""
+        return float(np.mean(self.accuracy))
+
+
+def direction_accuracy(
+    detections: Mapping[str, Mapping[int, Sequence[Detection]]],
+    annotations: DetectionAnnotations,
+    videos: Sequence[str],
+    *,
+    iou_threshold: float = 0.5,
+) -> list[DirectionResult]:
+    """`DirectionResult` for every pair of ``annotations.motion_pairs`` (empty without pairs).
+
+    Args:
+        detections: {video: {1-based frame: [Detection, ...]}}, as for `frame_ap`.
+        annotations: ground truth.
+        videos: the evaluated videos.
+        iou_threshold: IoU for a detection to find a box.
+    """
+    gt = _gt_by_frame(annotations, videos)
+    results = []
+    for pair in annotations.motion_pairs:
+        boxes, found, right = (np.zeros(2, np.int64) for _ in range(3))
+        for (video, frame), by_label in gt.items():
+            dets = [d for d in detections.get(video, {}).get(frame, ()) if d.label in pair]
+            det_boxes = np.array([d[2:] for d in dets], np.float64).reshape(-1, 4)
+            scores = np.array([d.score for d in dets])
+            for i, label in enumerate(pair):
+                for box in by_label.get(label, ()):
+                    boxes[i] += 1
+                    hits = np.flatnonzero(iou2d(det_boxes, box) >= iou_threshold)
+                    if hits.size:
+                        found[i] += 1
+                        right[i] += dets[hits[np.argmax(scores[hits])]].label == label
+        results.append(DirectionResult((int(pair[0]), int(pair[1])), boxes, found, right))
+    return results
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Tubes.
 
@@ -309,6 +382,7 @@ class DetectionEvaluation:
         frame_trimmed: frame-AP in AMMA's trimmed mode (unannotated frames of videos with the class ignored); for
             comparison with AMMA's own numbers only.
         video: video-AP at `VIDEO_AP_THRESHOLDS`.
+        direction: `direction_accuracy` of every pair of classes told apart only by motion (empty without pairs).
         detections: {video: {frame: [Detection]}} after per-frame soft NMS.
         tubes: {video: [Tube]} after linking.
         labels: class names.
@@ -317,6 +391,7 @@ class DetectionEvaluation:
     frame: FrameAPResult
     frame_trimmed: FrameAPResult
     video: VideoAPResult
+    direction: list[DirectionResult]
     detections: dict[str, dict[int, list[Detection]]]
     tubes: dict[str, list[Tube]]
     labels: list[str]
@@ -342,6 +417,12 @@ class DetectionEvaluation:
             **{f"video_map@{t:g}": clean(self.video.map(t)) for t in (0.2, 0.5, 0.75)},
             "video_map@0.5:0.95": clean(self.video.map_range()),
             "frame_errors": {k: clean(v) for k, v in self.frame.mean_errors().items()},
+            "direction": {
+                f"{self.labels[d.pair[0]]}/{self.labels[d.pair[1]]}": {
+                    "balanced_accuracy": clean(d.balanced),
+                    **{self.labels[c]: {"accuracy": clean(d.accuracy[i]), "found": int(d.found[i]),
+                                        "boxes": int(d.boxes[i])} for i, c in enumerate(d.pair)},
+                } for d in self.direction},
             "num_videos": len(self.tubes),
             "num_tubes": sum(len(t) for t in self.tubes.values()),
             "per_class": per_class,
@@ -377,6 +458,7 @@ def evaluate_detections(
         frame=frame_ap(detections, annotations, videos),
         frame_trimmed=frame_ap(detections, annotations, videos, trimmed=True),
         video=video_ap(tubes, annotations, videos, nms_overlap=video_nms),
+        direction=direction_accuracy(detections, annotations, videos),
         detections=detections,
         tubes=tubes,
         labels=list(annotations.labels),

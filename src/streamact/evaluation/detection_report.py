@@ -63,6 +63,22 @@ def _markdown(summary: dict, results: DetectionEvaluation) -> str:
                          + " | ".join(f"{100 * frame.errors[k][c]:.1f}" for k in ERROR_TYPES) + " |")
     lines.append(f"| **mean** | {percent(summary['frame_map@0.5'])} | "
                  + " | ".join(percent(summary["frame_errors"][k]) for k in ERROR_TYPES) + " |")
+    if summary["direction"]:
+        lines += [
+            "",
+            "## Direction-reversed pairs",
+            "",
+            "Classes told apart only by the direction of a movement. Of the true boxes of each class found by a "
+            "detection of either class of its pair (IoU >= 0.5), the share whose best such detection names the "
+            "right one; the pair's balanced accuracy is the mean of its two (50 = cannot tell them apart).",
+            "",
+            "| pair | balanced accuracy | class | accuracy | found / true boxes |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for pair, row in summary["direction"].items():
+            for i, name in enumerate(pair.split("/")):
+                lines.append(f"| {pair if i == 0 else ''} | {percent(row['balanced_accuracy']) if i == 0 else ''} | "
+                             f"{name} | {percent(row[name]['accuracy'])} | {row[name]['found']} / {row[name]['boxes']} |")
     return "\n".join(lines) + "\n"
 
 
