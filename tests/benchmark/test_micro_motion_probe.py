@@ -12,7 +12,16 @@ from streamact.data.datasets.detection import load_detection_annotations
 from tests.detection_fixture import write_tiny_detection_set
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
-from micro_motion_probe import CLIP_LEN, INPUTS, Probe, as_batch, crop_clips, pair_accuracy  # noqa: E402
+from micro_motion_probe import (  # noqa: E402
+    AMMA_MOTION,
+    CLIP_LEN,
+    DETECTOR_LR,
+    INPUTS,
+    Probe,
+    as_batch,
+    crop_clips,
+    pair_accuracy,
+)
 
 
 def _centroid_x(frame):
@@ -22,7 +31,6 @@ def _centroid_x(frame):
 
 def test_crops_follow_the_last_box_and_keep_the_motion(tmp_path):
     ann = load_detection_annotations(write_tiny_detection_set(tmp_path, num_videos=2, num_frames=12))
-    ann = dataclasses.replace(ann, motion_pairs=[(0, 1)])
     crops, labels = crop_clips(ann, ["cls/v_00", "cls/v_01"], size=32, stride=3)
     # tubes cover frames 3..12 (10 frames): clip ends at tube rows 3, 6, 9 -> 3 clips per video
     assert crops.shape == (6, CLIP_LEN, 32, 32, 3) and crops.dtype == np.uint8
@@ -36,16 +44,31 @@ def test_crops_follow_the_last_box_and_keep_the_motion(tmp_path):
 
 def test_crops_only_come_from_motion_classes(tmp_path):
     ann = load_detection_annotations(write_tiny_detection_set(tmp_path, num_videos=2, num_frames=12))
+    ann = dataclasses.replace(ann, motion_pairs=[])  # the moving squares are no longer a pair
     with pytest.raises(ValueError, match="no clip of 4 frames inside a tube of a motion class"):
         crop_clips(ann, ["cls/v_00", "cls/v_01"], size=32, stride=3)
 
 
-@pytest.mark.parametrize("kind", list(INPUTS))
+@pytest.mark.parametrize("kind", [k for k in INPUTS if k not in AMMA_MOTION])
 def test_every_input_has_its_declared_channels(kind):
     clip = torch.rand(2, 3, CLIP_LEN, 32, 32)
     probe = Probe(kind, num_classes=4)
     assert probe.inputs(clip).shape == (2, INPUTS[kind][1], 32, 32)
     assert probe(clip).shape == (2, 4)
+
+
+@pytest.mark.parametrize("kind", list(AMMA_MOTION))
+def test_the_detector_embedding_sees_earlier_frames_only_with_micro_motion(kind):
+    torch.manual_seed(0)
+    probe = Probe(kind, num_classes=4).eval()
+    assert probe.detector.motion_mode == AMMA_MOTION[kind] and probe.lr == DETECTOR_LR
+    clip = torch.rand(2, 3, CLIP_LEN, 64, 64)
+    other = clip.clone()
+    other[:, :, :-1] = torch.rand(2, 3, CLIP_LEN - 1, 64, 64)
+    with torch.no_grad():
+        logits, changed = probe(clip), probe(other)
+    assert logits.shape == (2, 4)
+    assert torch.allclose(logits, changed) == (kind == "amma_rgb")
 
 
 def test_the_last_frame_probe_cannot_see_earlier_frames():

@@ -42,7 +42,7 @@ def test_detection_training_eval_and_resume(tmp_path, capsys):
     assert cli_main(["eval", str(out / "last.pt"), str(root), "--out", str(tmp_path / "eval")]) == 0
     printed = capsys.readouterr().out
     assert "frame-mAP@0.5" in printed and "move_left" in printed
-    assert "direction move_right/move_left: " in printed and "balanced accuracy on the found true boxes" in printed
+    assert "direction move_right/move_left: " in printed and "balanced accuracy (95% over videos" in printed
     summary = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert 0 <= summary["frame_map@0.5"] <= 1 and set(summary["per_class"]) == {"move_right", "move_left"}
     assert summary["direction"]["move_right/move_left"]["move_left"]["boxes"] == 14  # frames 3..16 of one video

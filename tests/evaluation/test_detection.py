@@ -7,6 +7,7 @@ import pytest
 from streamact.data.datasets.detection import DetectionAnnotations
 from streamact.evaluation.detection import (
     VIDEO_AP_THRESHOLDS,
+    DirectionResult,
     direction_accuracy,
     frame_ap,
     iou3dt,
@@ -100,12 +101,26 @@ def test_direction_accuracy_by_hand():
     }}  # frame 3: A not found
     (result,) = direction_accuracy(detections, ann, ["v", "w"])
     assert result.pair == (0, 1)
-    assert result.boxes.tolist() == [3, 2] and result.found.tolist() == [2, 1] and result.right.tolist() == [1, 1]
+    assert result.boxes.tolist() == [3, 2]
+    assert result.found.tolist() == [[2, 1], [0, 0]] and result.right.tolist() == [[1, 1], [0, 0]]  # per video
     assert result.accuracy.tolist() == [0.5, 1.0] and result.balanced == pytest.approx(0.75)
+    # Resampling videos: a draw finds both classes only when it holds v, and then scores exactly 0.75.
+    assert result.interval() == pytest.approx((0.75, 0.75))
     # Nothing found of one class: its accuracy is unknown, and so is the balance.
     (only_a,) = direction_accuracy({"v": {1: [Detection(0, 0.9, *A)]}}, ann, ["v"])
     assert only_a.accuracy[0] == 1.0 and np.isnan(only_a.accuracy[1]) and np.isnan(only_a.balanced)
+    assert np.isnan(only_a.interval()).all()
     assert direction_accuracy(detections, annotations(), ["v"]) == []  # no motion pairs, nothing to report
+
+
+def test_direction_interval_widens_when_videos_disagree():
+    # Two videos of 10 found boxes per class: one always right, one always wrong on class a.
+    result = DirectionResult((0, 1), np.array([20, 20]), np.array([[10, 10], [10, 10]]),
+                             np.array([[10, 10], [0, 10]]))
+    assert result.balanced == pytest.approx(0.75)
+    low, high = result.interval()
+    assert low == pytest.approx(0.5) and high == pytest.approx(1.0)  # draws of w twice, of v twice
+    assert result.interval(seed=1) == result.interval(seed=1)
 
 
 def test_trimmed_mode_ignores_unannotated_frames_of_videos_with_the_class():

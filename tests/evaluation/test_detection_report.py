@@ -72,7 +72,7 @@ def test_report_files(dataset, tmp_path):
     assert summary["video_map@0.5"] == 1.0
     markdown = paths["markdown"].read_text()
     assert "| wave_right |" in markdown and "trimmed" in markdown and "error breakdown" in markdown
-    assert "| wave_right/wave_left | 100.0 | wave_right | 100.0 |" in markdown
+    assert "| wave_right/wave_left | 100.0 (100.0-100.0) | wave_right | 100.0 |" in markdown
     for key in ("pr_frame", "pr_video", "errors"):
         with Image.open(paths[key]) as image:
             assert image.width > 400

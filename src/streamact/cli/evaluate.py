@@ -132,8 +132,9 @@ def _evaluate_detector(model, cfg, args: argparse.Namespace, out: Path) -> int:
     for pair, row in summary["direction"].items():
         names = pair.split("/")
         found = " / ".join(f"{row[n]['found']} of {row[n]['boxes']}" for n in names)
-        print(f"direction {pair}: {_fraction(row['balanced_accuracy'])} balanced accuracy on the found true boxes "
-              f"({found}; 0.5 = cannot tell them apart)")
+        low, high = (_fraction(x) for x in row["interval_95"])
+        print(f"direction {pair}: {_fraction(row['balanced_accuracy'])} balanced accuracy (95% over videos "
+              f"{low}-{high}) on the found true boxes ({found}; 0.5 = cannot tell them apart)")
     print(f"\n{len(videos)} videos | frame-mAP@0.5 {summary['frame_map@0.5']} | video-mAP@0.2 "
           f"{summary['video_map@0.2']} | @0.5 {summary['video_map@0.5']} | @0.75 {summary['video_map@0.75']}\n"
           f"wrote {out}/metrics.json and the detection report (detection_metrics.md, PR curves, frames)")

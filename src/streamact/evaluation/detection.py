@@ -202,8 +202,8 @@ class DirectionResult:
     Attributes:
         pair: the two label ids (a, b).
         boxes: (2,) annotated boxes of a and of b.
-        found: (2,) of those, found by a detection of a or b.
-        right: (2,) of those found, named with their own class.
+        found: (V, 2) per evaluated video, its boxes of a and of b found by a detection of a or b.
+        right: (V, 2) of those found, named with their own class.
     """
 
     pair: tuple[int, int]
@@ -214,13 +214,27 @@ class DirectionResult:
     @property
     def accuracy(self) -> np.ndarray:
         """(2,) share of the found boxes of a and of b named right (NaN where none was found)."""
-        return np.where(self.found > 0, self.right / np.maximum(self.found, 1), np.nan)
+        found = self.found.sum(0)
+        return np.where(found > 0, self.right.sum(0) / np.maximum(found, 1), np.nan)
 
     @property
     def balanced(self) -> float:
         """Mean of the two accuracies: 0.5 for a detector that cannot tell the directions apart, whatever its
         bias towards one of them (NaN unless boxes of both classes were found)."""
         return float(np.mean(self.accuracy))
+
+    def interval(self, level: float = 0.95, *, draws: int = 1000, seed: int = 0) -> tuple[float, float]:
+        """Bootstrap interval of `balanced` over videos (the boxes of one tube are far from independent, so the
+        videos are the samples); (NaN, NaN) without any draw that finds both classes."""
+        rng = np.random.default_rng(seed)
+        picks = rng.integers(0, len(self.found), (draws, len(self.found)))  # (draws, V) videos drawn
+        found, right = self.found[picks].sum(1), self.right[picks].sum(1)  # (draws, 2)
+        valid = (found > 0).all(1)
+        if not valid.any():
+            return float("nan"), float("nan")
+        balanced = (right[valid] / found[valid]).mean(1)
+        low, high = np.quantile(balanced, [(1 - level) / 2, (1 + level) / 2])
+        return float(low), float(high)
 
 
 def direction_accuracy(
@@ -239,9 +253,11 @@ def direction_accuracy(
         iou_threshold: IoU for a detection to find a box.
     """
     gt = _gt_by_frame(annotations, videos)
+    row = {video: i for i, video in enumerate(videos)}
     results = []
     for pair in annotations.motion_pairs:
-        boxes, found, right = (np.zeros(2, np.int64) for _ in range(3))
+        boxes = np.zeros(2, np.int64)
+        found, right = np.zeros((len(videos), 2), np.int64), np.zeros((len(videos), 2), np.int64)
         for (video, frame), by_label in gt.items():
             dets = [d for d in detections.get(video, {}).get(frame, ()) if d.label in pair]
             det_boxes = np.array([d[2:] for d in dets], np.float64).reshape(-1, 4)
@@ -251,8 +267,8 @@ def direction_accuracy(
                     boxes[i] += 1
                     hits = np.flatnonzero(iou2d(det_boxes, box) >= iou_threshold)
                     if hits.size:
-                        found[i] += 1
-                        right[i] += dets[hits[np.argmax(scores[hits])]].label == label
+                        found[row[video], i] += 1
+                        right[row[video], i] += dets[hits[np.argmax(scores[hits])]].label == label
         results.append(DirectionResult((int(pair[0]), int(pair[1])), boxes, found, right))
     return results
 
@@ -420,7 +436,8 @@ class DetectionEvaluation:
             "direction": {
                 f"{self.labels[d.pair[0]]}/{self.labels[d.pair[1]]}": {
                     "balanced_accuracy": clean(d.balanced),
-                    **{self.labels[c]: {"accuracy": clean(d.accuracy[i]), "found": int(d.found[i]),
+                    "interval_95": [clean(x) for x in d.interval()],
+                    **{self.labels[c]: {"accuracy": clean(d.accuracy[i]), "found": int(d.found[:, i].sum()),
                                         "boxes": int(d.boxes[i])} for i, c in enumerate(d.pair)},
                 } for d in self.direction},
             "num_videos": len(self.tubes),

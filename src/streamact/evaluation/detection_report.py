@@ -70,15 +70,18 @@ def _markdown(summary: dict, results: DetectionEvaluation) -> str:
             "",
             "Classes told apart only by the direction of a movement. Of the true boxes of each class found by a "
             "detection of either class of its pair (IoU >= 0.5), the share whose best such detection names the "
-            "right one; the pair's balanced accuracy is the mean of its two (50 = cannot tell them apart).",
+            "right one; the pair's balanced accuracy is the mean of its two (50 = cannot tell them apart), with its "
+            "95% bootstrap interval over videos.",
             "",
             "| pair | balanced accuracy | class | accuracy | found / true boxes |",
             "| --- | --- | --- | --- | --- |",
         ]
         for pair, row in summary["direction"].items():
             for i, name in enumerate(pair.split("/")):
-                lines.append(f"| {pair if i == 0 else ''} | {percent(row['balanced_accuracy']) if i == 0 else ''} | "
-                             f"{name} | {percent(row[name]['accuracy'])} | {row[name]['found']} / {row[name]['boxes']} |")
+                low, high = (percent(x) for x in row["interval_95"])
+                first = f"| {pair} | {percent(row['balanced_accuracy'])} ({low}-{high}) |" if i == 0 else "| | |"
+                lines.append(f"{first} {name} | {percent(row[name]['accuracy'])} | "
+                             f"{row[name]['found']} / {row[name]['boxes']} |")
     return "\n".join(lines) + "\n"
 
 
