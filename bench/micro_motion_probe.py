@@ -18,6 +18,15 @@ A small CNN (4 stride-2 convolutions, global pooling) learns the class from one 
     signed        last frame + the 3 signed RGB differences (earlier frame - last frame): 12 channels
     frames        all 4 frames, 12 channels: whether the clip holds the direction at all
 
+and, in place of the small CNN, the detector's own clip embedding (`AMMA.forward_clip_features` of
+``amma_efficientnet_lite0`` with one clip: ImageNet EfficientNet-Lite0, 3 lateral fusions, the neck), pooled,
+trained at the detector's learning rate, so the architecture is asked the probe's question without the detector's
+loss:
+
+    amma_rgb      appearance path only (motion none)
+    amma_diff     with MM_Diff
+    amma_convdiff with MM_ConvDiff
+
 Training flips the crops left-right half of the time and swaps the labels of a horizontal pair (a mirrored wave to
 the right is a wave to the left), as the detector's training does. Reported: accuracy within each pair on the test
 split (which of the two classes, chance 50%), from the same crops, seed and schedule for every input. Results are
@@ -43,6 +52,8 @@ from streamact.benchmark.common import markdown_table, write_section  # noqa: E4
 from streamact.data.datasets.detection import DetectionAnnotations, load_detection_annotations, read_frame  # noqa: E402
 from streamact.engine.tasks import find_annotation_file, split_videos  # noqa: E402
 from streamact.layers.micro_motion import MicroMotion  # noqa: E402
+from streamact.models import create_model  # noqa: E402
+from streamact.models.amma import NECK_DIM  # noqa: E402
 from streamact.transforms.boxes import resize_frame  # noqa: E402
 
 CLIP_LEN = 4
@@ -52,7 +63,12 @@ INPUTS = {  # name -> (description, channels entering the CNN)
     "mm_convdiff": ("last frame + MM_ConvDiff", 6),
     "signed": ("last frame + signed differences", 12),
     "frames": ("all 4 frames", 12),
+    "amma_rgb": ("detector's clip embedding, RGB only", 3),
+    "amma_diff": ("detector's clip embedding + MM_Diff", 6),
+    "amma_convdiff": ("detector's clip embedding + MM_ConvDiff", 6),
 }
+AMMA_MOTION = {"amma_rgb": "none", "amma_diff": "diff", "amma_convdiff": "convdiff"}  # the detector's embeddings
+PROBE_LR, DETECTOR_LR = 2e-3, 2.5e-4  # the small CNN's; the detector recipe's AdamW learning rate
 HORIZONTAL = ("wave_right", "wave_left")  # the pair a left-right flip swaps
 
 
@@ -97,6 +113,15 @@ class Probe(nn.Module):
         super().__init__()
         self.kind = kind
         self.micro_motion = MicroMotion(kind[3:]) if kind.startswith("mm_") else None
+        self.detector = None
+        if kind in AMMA_MOTION:
+            self.detector = create_model("amma_efficientnet_lite0", pretrained=True, num_classes=num_classes,
+                                         num_clips=1, clip_len=CLIP_LEN, motion=AMMA_MOTION[kind])
+            cfg = self.detector.pretrained_cfg
+            self.register_buffer("mean", torch.tensor(cfg.mean).reshape(1, 3, 1, 1, 1))
+            self.register_buffer("std", torch.tensor(cfg.std).reshape(1, 3, 1, 1, 1))
+            self.fc = nn.Linear(NECK_DIM, num_classes)
+            return
         widths = (INPUTS[kind][1], 32, 64, 96, 128)
         self.features = nn.Sequential(*[
             nn.Sequential(nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False),
@@ -104,8 +129,12 @@ class Probe(nn.Module):
             for cin, cout in zip(widths, widths[1:])])
         self.fc = nn.Linear(widths[-1], num_classes)
 
+    @property
+    def lr(self) -> float:
+        return DETECTOR_LR if self.detector is not None else PROBE_LR
+
     def inputs(self, clip: torch.Tensor) -> torch.Tensor:
-        """The CNN's input (B, C, S, S) for this probe's kind."""
+        """The small CNN's input (B, C, S, S) for this probe's kind (not for the detector's embedding)."""
         last = clip[:, :, -1]
         if self.kind == "last":
             return last
@@ -116,7 +145,11 @@ class Probe(nn.Module):
         return clip.transpose(1, 2).flatten(1, 2)  # "frames": the RGB of each frame in turn
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(self.inputs(clip)).mean((2, 3)))
+        if self.detector is not None:
+            feats = self.detector.forward_clip_features((clip - self.mean) / self.std)  # (B, 256, S/8, S/8)
+        else:
+            feats = self.features(self.inputs(clip))  # (B, 128, S/16, S/16)
+        return self.fc(feats.mean((2, 3)))
 
 
 def as_batch(crops: np.ndarray) -> torch.Tensor:
@@ -136,8 +169,8 @@ def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.
     crops, labels = train
     model = Probe(kind, len(mirror))
     steps = epochs * (len(crops) // batch)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-2)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.1)
+    opt = torch.optim.AdamW(model.parameters(), lr=model.lr, weight_decay=1e-2)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=model.lr, total_steps=steps, pct_start=0.1)
     t0 = time.perf_counter()
     model.train()
     for _ in range(epochs):
@@ -185,7 +218,9 @@ def report(cache: ResultCache, names: list[str], pairs: list[tuple[int, int]], t
             f"Clips of {CLIP_LEN} frames cut around the true box of a direction-reversed class: {counts['train']} "
             f"from the train split of `{args.train}`, {counts['test']} from the test split of `{args.test}` (clip "
             f"ends {args.stride} frames apart, crops {args.size}², camera shake as rendered). One small CNN per "
-            "input, seed 0, flips swapping the wave pair. Accuracy (%) within each pair on the test clips (chance "
+            "input or, in the rows \"detector's clip embedding\", the detector's own embedding of one clip (ImageNet "
+            f"EfficientNet-Lite0, 3 fusions) pooled and trained at its learning rate ({DETECTOR_LR:g}); seed 0, "
+            "flips swapping the wave pair. Accuracy (%) within each pair on the test clips (chance "
             f"50) and over the {len(names)} classes (chance {100 / len(names):.0f}):\n\n"
             + markdown_table(rows, columns))
 
