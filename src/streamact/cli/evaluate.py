@@ -20,8 +20,9 @@ def add_parser(subparsers, name: str) -> argparse.ArgumentParser:
         description="Evaluate a trained checkpoint or a registered model with bundled action weights. The default "
                     "protocol is the real-time one a live stream allows: one clip per video, centre crop, no test-time augmentation. --num-clips N averages N evenly "
                     "spaced clips (the offline multi-view protocol). A detector checkpoint (AMMA) is streamed over "
-                    "the split's videos clip by clip; its tubelets are linked into tubes and scored by frame-mAP and "
-                    "video-mAP (JHMDB splits: test1, test2, test3).")
+                    "the split's videos clip by clip; its tubelets are linked into tubes and scored by frame-mAP, "
+                    "video-mAP and, for classes the annotations pair by direction (motion_pairs), the share of "
+                    "found actors named the right way (JHMDB splits: test1, test2, test3).")
     p.add_argument("checkpoint", help="a .pt checkpoint written by `streamact train`, or a registered model with "
                                       "shipped weights (on stream datasets also an exported .onnx / OpenVINO .xml)")
     p.add_argument("data", nargs="?", help="dataset root (default: the one the model was trained on)")
