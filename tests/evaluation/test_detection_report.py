@@ -60,8 +60,9 @@ def test_wrong_class_detections_are_classification_errors(dataset):
     assert results.frame.errors["classification"][0] > 0.5
     # Both waves called wave_right: every wave_right right, every wave_left wrong, so no better than chance.
     waves = summary["direction"]["wave_right/wave_left"]
-    assert waves["wave_right"]["accuracy"] == 1.0 and waves["wave_left"]["accuracy"] == 0.0
-    assert waves["balanced_accuracy"] == 0.5 and 0 < waves["wave_left"]["found"] <= waves["wave_left"]["boxes"]
+    right, left = waves["classes"]["wave_right"], waves["classes"]["wave_left"]
+    assert right["accuracy"] == 1.0 and left["accuracy"] == 0.0
+    assert waves["balanced_accuracy"] == 0.5 and 0 < left["found"] <= left["boxes"]
 
 
 def test_report_files(dataset, tmp_path):

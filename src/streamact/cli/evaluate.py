@@ -131,8 +131,7 @@ def _evaluate_detector(model, cfg, args: argparse.Namespace, out: Path) -> int:
         cells = [_fraction(v) for v in (fap, vap)]
         print(f"{name:<{width}}  {cells[0]:>12}  {cells[1]:>12}")
     for pair, row in summary["direction"].items():
-        names = pair.split("/")
-        found = " / ".join(f"{row[n]['found']} of {row[n]['boxes']}" for n in names)
+        found = " / ".join(f"{c['found']} of {c['boxes']}" for c in row["classes"].values())
         low, high = (_fraction(x) for x in row["interval_95"])
         print(f"direction {pair}: {_fraction(row['balanced_accuracy'])} balanced accuracy (95% over videos "
               f"{low}-{high}) on the found true boxes ({found}; 0.5 = cannot tell them apart)")
@@ -140,6 +139,7 @@ def _evaluate_detector(model, cfg, args: argparse.Namespace, out: Path) -> int:
           f"{summary['video_map@0.2']} | @0.5 {summary['video_map@0.5']} | @0.75 {summary['video_map@0.75']}\n"
           f"wrote {out}/metrics.json and the detection report (detection_metrics.md, PR curves, frames)")
     return 0
+
 
 def _fraction(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"

@@ -437,8 +437,8 @@ class DetectionEvaluation:
                 f"{self.labels[d.pair[0]]}/{self.labels[d.pair[1]]}": {
                     "balanced_accuracy": clean(d.balanced),
                     "interval_95": [clean(x) for x in d.interval()],
-                    **{self.labels[c]: {"accuracy": clean(d.accuracy[i]), "found": int(d.found[:, i].sum()),
-                                        "boxes": int(d.boxes[i])} for i, c in enumerate(d.pair)},
+                    "classes": {self.labels[c]: {"accuracy": clean(d.accuracy[i]), "found": int(d.found[:, i].sum()),
+                                                 "boxes": int(d.boxes[i])} for i, c in enumerate(d.pair)},
                 } for d in self.direction},
             "num_videos": len(self.tubes),
             "num_tubes": sum(len(t) for t in self.tubes.values()),

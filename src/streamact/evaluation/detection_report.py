@@ -77,11 +77,10 @@ def _markdown(summary: dict, results: DetectionEvaluation) -> str:
             "| --- | --- | --- | --- | --- |",
         ]
         for pair, row in summary["direction"].items():
-            for i, name in enumerate(pair.split("/")):
-                low, high = (percent(x) for x in row["interval_95"])
+            low, high = (percent(x) for x in row["interval_95"])
+            for i, (name, cls) in enumerate(row["classes"].items()):
                 first = f"| {pair} | {percent(row['balanced_accuracy'])} ({low}-{high}) |" if i == 0 else "| | |"
-                lines.append(f"{first} {name} | {percent(row[name]['accuracy'])} | "
-                             f"{row[name]['found']} / {row[name]['boxes']} |")
+                lines.append(f"{first} {name} | {percent(cls['accuracy'])} | {cls['found']} / {cls['boxes']} |")
     return "\n".join(lines) + "\n"
 
 
