@@ -20,8 +20,8 @@ A small CNN (4 stride-2 convolutions, global pooling) learns the class from one 
 
 and, in place of the small CNN, the detector's own clip embedding (`AMMA.forward_clip_features` of
 ``amma_efficientnet_lite0`` with one clip: ImageNet EfficientNet-Lite0, 3 lateral fusions, the neck), pooled,
-trained at the detector's learning rate, so the architecture is asked the probe's question without the detector's
-loss:
+trained at the detector's learning rate (or --detector-lr), so the architecture is asked the probe's question
+without the detector's loss:
 
     amma_rgb      appearance path only (motion none)
     amma_diff     with MM_Diff
@@ -109,9 +109,10 @@ def crop_clips(ann: DetectionAnnotations, videos: list[str], *, size: int, strid
 class Probe(nn.Module):
     """Clip (B, 3, t, S, S) in [0, 1] -> class logits, from the input `kind` (see the module docstring)."""
 
-    def __init__(self, kind: str, num_classes: int) -> None:
+    def __init__(self, kind: str, num_classes: int, *, detector_lr: float = DETECTOR_LR) -> None:
         super().__init__()
         self.kind = kind
+        self.lr = detector_lr if kind in AMMA_MOTION else PROBE_LR
         self.micro_motion = MicroMotion(kind[3:]) if kind.startswith("mm_") else None
         self.detector = None
         if kind in AMMA_MOTION:
@@ -128,10 +129,6 @@ class Probe(nn.Module):
                           nn.BatchNorm2d(cout), nn.ReLU(True))
             for cin, cout in zip(widths, widths[1:])])
         self.fc = nn.Linear(widths[-1], num_classes)
-
-    @property
-    def lr(self) -> float:
-        return DETECTOR_LR if self.detector is not None else PROBE_LR
 
     def inputs(self, clip: torch.Tensor) -> torch.Tensor:
         """The small CNN's input (B, C, S, S) for this probe's kind (not for the detector's embedding)."""
@@ -158,7 +155,8 @@ def as_batch(crops: np.ndarray) -> torch.Tensor:
 
 
 def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-                mirror: np.ndarray, *, epochs: int, batch: int = 64, seed: int = 0) -> dict:
+                mirror: np.ndarray, *, epochs: int, detector_lr: float = DETECTOR_LR, batch: int = 64,
+                seed: int = 0) -> dict:
     """Train one probe (AdamW, one-cycle schedule) and score it on `test`. Labels are indices into `mirror`'s classes.
 
     Returns:
@@ -167,7 +165,7 @@ def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     crops, labels = train
-    model = Probe(kind, len(mirror))
+    model = Probe(kind, len(mirror), detector_lr=detector_lr)
     steps = epochs * (len(crops) // batch)
     opt = torch.optim.AdamW(model.parameters(), lr=model.lr, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=model.lr, total_steps=steps, pct_start=0.1)
@@ -219,7 +217,7 @@ def report(cache: ResultCache, names: list[str], pairs: list[tuple[int, int]], t
             f"from the train split of `{args.train}`, {counts['test']} from the test split of `{args.test}` (clip "
             f"ends {args.stride} frames apart, crops {args.size}², camera shake as rendered). One small CNN per "
             "input or, in the rows \"detector's clip embedding\", the detector's own embedding of one clip (ImageNet "
-            f"EfficientNet-Lite0, 3 fusions) pooled and trained at its learning rate ({DETECTOR_LR:g}); seed 0, "
+            f"EfficientNet-Lite0, 3 fusions) pooled and trained at learning rate {args.detector_lr:g}; seed 0, "
             "flips swapping the wave pair. Accuracy (%) within each pair on the test clips (chance "
             f"50) and over the {len(names)} classes (chance {100 / len(names):.0f}):\n\n"
             + markdown_table(rows, columns))
@@ -233,6 +231,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="crop size S in pixels (default 64)")
     parser.add_argument("--stride", type=int, default=3, help="frames between the ends of two clips of a tube")
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--detector-lr", type=float, default=DETECTOR_LR,
+                        help=f"learning rate of the detector's embedding (default {DETECTOR_LR:g}, the recipe's)")
     parser.add_argument("--out", type=Path, default=Path("runs/micro_motion_probe"))
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/RESULTS.md")
     args = parser.parse_args()
@@ -256,7 +256,7 @@ def main() -> None:
     cache = ResultCache(args.out / "results.json")
     for kind in args.inputs:
         if kind not in cache:
-            cache.put(kind, train_probe(kind, train, test, mirror, epochs=args.epochs))
+            cache.put(kind, train_probe(kind, train, test, mirror, epochs=args.epochs, detector_lr=args.detector_lr))
             preds = np.asarray(cache[kind]["test_predictions"])
             print(kind, f"test accuracy {100 * float((preds == test[1]).mean()):.1f}", flush=True)
     body = report(cache, names, pairs, test[1], {"train": len(train[1]), "test": len(test[1])}, args)

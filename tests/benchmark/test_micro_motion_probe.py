@@ -62,6 +62,7 @@ def test_the_detector_embedding_sees_earlier_frames_only_with_micro_motion(kind)
     torch.manual_seed(0)
     probe = Probe(kind, num_classes=4).eval()
     assert probe.detector.motion_mode == AMMA_MOTION[kind] and probe.lr == DETECTOR_LR
+    assert Probe(kind, num_classes=4, detector_lr=1e-3).lr == 1e-3
     clip = torch.rand(2, 3, CLIP_LEN, 64, 64)
     other = clip.clone()
     other[:, :, :-1] = torch.rand(2, 3, CLIP_LEN - 1, 64, 64)
