@@ -55,6 +55,7 @@ from streamact.layers.micro_motion import MicroMotion  # noqa: E402
 from streamact.models import create_model  # noqa: E402
 from streamact.models.amma import NECK_DIM  # noqa: E402
 from streamact.transforms.boxes import resize_frame  # noqa: E402
+from streamact.transforms.functional import normalize  # noqa: E402
 
 CLIP_LEN = 4
 INPUTS = {  # name -> (description, channels entering the CNN)
@@ -118,9 +119,6 @@ class Probe(nn.Module):
         if kind in AMMA_MOTION:
             self.detector = create_model("amma_efficientnet_lite0", pretrained=True, num_classes=num_classes,
                                          num_clips=1, clip_len=CLIP_LEN, motion=AMMA_MOTION[kind])
-            cfg = self.detector.pretrained_cfg
-            self.register_buffer("mean", torch.tensor(cfg.mean).reshape(1, 3, 1, 1, 1))
-            self.register_buffer("std", torch.tensor(cfg.std).reshape(1, 3, 1, 1, 1))
             self.fc = nn.Linear(NECK_DIM, num_classes)
             return
         widths = (INPUTS[kind][1], 32, 64, 96, 128)
@@ -143,7 +141,9 @@ class Probe(nn.Module):
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         if self.detector is not None:
-            feats = self.detector.forward_clip_features((clip - self.mean) / self.std)  # (B, 256, S/8, S/8)
+            cfg = self.detector.pretrained_cfg
+            clip = normalize(clip.transpose(0, 1), cfg.mean, cfg.std).transpose(0, 1)  # channels first, as it wants
+            feats = self.detector.forward_clip_features(clip)  # (B, 256, S/8, S/8)
         else:
             feats = self.features(self.inputs(clip))  # (B, 128, S/16, S/16)
         return self.fc(feats.mean((2, 3)))

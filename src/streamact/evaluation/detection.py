@@ -259,6 +259,8 @@ def direction_accuracy(
         boxes = np.zeros(2, np.int64)
         found, right = np.zeros((len(videos), 2), np.int64), np.zeros((len(videos), 2), np.int64)
         for (video, frame), by_label in gt.items():
+            if not any(label in by_label for label in pair):
+                continue
             dets = [d for d in detections.get(video, {}).get(frame, ()) if d.label in pair]
             det_boxes = np.array([d[2:] for d in dets], np.float64).reshape(-1, 4)
             scores = np.array([d.score for d in dets])
