@@ -26,10 +26,14 @@ without the detector's loss:
     amma_rgb      appearance path only (motion none)
     amma_diff     with MM_Diff
     amma_convdiff with MM_ConvDiff
+    amma_diff_input  with MM_Diff entering beside the RGB at the first convolution (motion_entry "input", our
+                  variant) instead of through the paper's copied stages
 
 Training flips the crops left-right half of the time and swaps the labels of a horizontal pair (a mirrored wave to
-the right is a wave to the left), as the detector's training does. Reported: accuracy within each pair on the test
-split (which of the two classes, chance 50%), from the same crops, seed and schedule for every input. Results are
+the right is a wave to the left), as the detector's training does; with --reverse it also plays half the clips
+backwards as the other class of their pair (the synthetic pairs are each other's reverse), so that the same actor and
+background come with both labels and only the order of the frames tells them apart. Reported: accuracy within each
+pair on the test split (which of the two classes, chance 50%), from the same crops, seed and schedule for every input. Results are
 cached in --out/results.json after every input; the report is the section "micro_motion_probe" of
 docs/RESULTS.md.
 """
@@ -67,9 +71,14 @@ INPUTS = {  # name -> (description, channels entering the CNN)
     "amma_rgb": ("detector's clip embedding, RGB only", 3),
     "amma_diff": ("detector's clip embedding + MM_Diff", 6),
     "amma_convdiff": ("detector's clip embedding + MM_ConvDiff", 6),
+    "amma_diff_input": ("detector's clip embedding, MM_Diff beside the RGB at the first layer", 6),
 }
-AMMA_MOTION = {"amma_rgb": "none", "amma_diff": "diff", "amma_convdiff": "convdiff"}  # the detector's embeddings
+AMMA_KWARGS = {  # the detector's embeddings
+    "amma_rgb": {"motion": "none"}, "amma_diff": {"motion": "diff"}, "amma_convdiff": {"motion": "convdiff"},
+    "amma_diff_input": {"motion": "diff", "motion_entry": "input"},
+}
 PROBE_LR, DETECTOR_LR = 2e-3, 2.5e-4  # the small CNN's; the detector recipe's AdamW learning rate
+FIT_CLIPS = 2000  # train clips scored after training: how well the probe fits what it learned from
 HORIZONTAL = ("wave_right", "wave_left")  # the pair a left-right flip swaps
 
 
@@ -110,15 +119,15 @@ def crop_clips(ann: DetectionAnnotations, videos: list[str], *, size: int, strid
 class Probe(nn.Module):
     """Clip (B, 3, t, S, S) in [0, 1] -> class logits, from the input `kind` (see the module docstring)."""
 
-    def __init__(self, kind: str, num_classes: int, *, detector_lr: float = DETECTOR_LR) -> None:
+    def __init__(self, kind: str, num_classes: int, *, detector_lr: float = DETECTOR_LR, imagenet: bool = True) -> None:
         super().__init__()
         self.kind = kind
-        self.lr = detector_lr if kind in AMMA_MOTION else PROBE_LR
+        self.lr = detector_lr if kind in AMMA_KWARGS else PROBE_LR
         self.micro_motion = MicroMotion(kind[3:]) if kind.startswith("mm_") else None
         self.detector = None
-        if kind in AMMA_MOTION:
-            self.detector = create_model("amma_efficientnet_lite0", pretrained=True, num_classes=num_classes,
-                                         num_clips=1, clip_len=CLIP_LEN, motion=AMMA_MOTION[kind])
+        if kind in AMMA_KWARGS:
+            self.detector = create_model("amma_efficientnet_lite0", pretrained=imagenet, num_classes=num_classes,
+                                         num_clips=1, clip_len=CLIP_LEN, **AMMA_KWARGS[kind])
             self.fc = nn.Linear(NECK_DIM, num_classes)
             return
         widths = (INPUTS[kind][1], 32, 64, 96, 128)
@@ -155,17 +164,21 @@ def as_batch(crops: np.ndarray) -> torch.Tensor:
 
 
 def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-                mirror: np.ndarray, *, epochs: int, detector_lr: float = DETECTOR_LR, batch: int = 64,
-                seed: int = 0) -> dict:
-    """Train one probe (AdamW, one-cycle schedule) and score it on `test`. Labels are indices into `mirror`'s classes.
+                mirror: np.ndarray, *, epochs: int, reversal: np.ndarray | None = None,
+                detector_lr: float = DETECTOR_LR, imagenet: bool = True, batch: int = 64, seed: int = 0) -> dict:
+    """Train one probe (AdamW, one-cycle schedule) and score it on `test` and on `FIT_CLIPS` of its own train clips
+    (as cut). Labels are indices into `mirror`'s classes (the label of a flipped clip); `reversal`, if given, is
+    the label of a clip played backwards, and half the training clips are.
 
     Returns:
-        {"test_predictions": (N,) predicted class ids as a list, "epochs", "minutes": training time}.
+        {"test_predictions": (N,) predicted class ids as a list, "train_labels" and "train_predictions" of the
+        scored train clips, "epochs", "minutes": training time}.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     crops, labels = train
-    model = Probe(kind, len(mirror), detector_lr=detector_lr)
+    fit = np.sort(np.random.default_rng(seed + 1).permutation(len(crops))[:FIT_CLIPS])
+    model = Probe(kind, len(mirror), detector_lr=detector_lr, imagenet=imagenet)
     steps = epochs * (len(crops) // batch)
     opt = torch.optim.AdamW(model.parameters(), lr=model.lr, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=model.lr, total_steps=steps, pct_start=0.1)
@@ -179,15 +192,22 @@ def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.
             flip = torch.from_numpy(rng.random(len(idx)) < 0.5)
             x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
             y = torch.where(flip, torch.from_numpy(mirror)[y], y)
+            if reversal is not None:
+                back = torch.from_numpy(rng.random(len(idx)) < 0.5)
+                x = torch.where(back[:, None, None, None, None], x.flip(2), x)
+                y = torch.where(back, torch.from_numpy(reversal)[y], y)
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
+    minutes = (time.perf_counter() - t0) / 60
     model.eval()
     with torch.no_grad():
-        preds = torch.cat([model(as_batch(test[0][i:i + 256])).argmax(1) for i in range(0, len(test[0]), 256)])
-    return {"test_predictions": preds.tolist(), "epochs": epochs, "minutes": (time.perf_counter() - t0) / 60}
+        preds = [torch.cat([model(as_batch(x[i:i + 256])).argmax(1) for i in range(0, len(x), 256)]).tolist()
+                 for x in (test[0], crops[fit])]
+    return {"test_predictions": preds[0], "train_labels": labels[fit].tolist(), "train_predictions": preds[1],
+            "epochs": epochs, "minutes": minutes}
 
 
 def pair_accuracy(preds: np.ndarray, labels: np.ndarray, pair: tuple[int, int]) -> float:
@@ -204,22 +224,31 @@ def report(cache: ResultCache, names: list[str], pairs: list[tuple[int, int]], t
     for kind, (label, channels) in INPUTS.items():
         if kind not in cache:
             continue
-        preds = np.asarray(cache[kind]["test_predictions"])
+        result = cache[kind]
+        preds = np.asarray(result["test_predictions"])
+        fit = {}
+        if "train_predictions" in result:  # older caches scored the test clips only
+            fit_preds, fit_labels = np.asarray(result["train_predictions"]), np.asarray(result["train_labels"])
+            fit = {f"{names[a]} / {names[b]}, train": f"{100 * pair_accuracy(fit_preds, fit_labels, (a, b)):.1f}"
+                   for a, b in pairs}
         rows.append({"input": label, "channels": channels,
                      **{f"{names[a]} / {names[b]}": f"{100 * pair_accuracy(preds, test_labels, (a, b)):.1f}"
                         for a, b in pairs},
-                     f"all {len(names)} classes": f"{100 * float((preds == test_labels).mean()):.1f}",
-                     "epochs": cache[kind]["epochs"], "minutes": f"{cache[kind]['minutes']:.1f}"})
+                     f"all {len(names)} classes": f"{100 * float((preds == test_labels).mean()):.1f}", **fit,
+                     "epochs": result["epochs"], "minutes": f"{result['minutes']:.1f}"})
     columns = ["input", "channels", *[f"{names[a]} / {names[b]}" for a, b in pairs], f"all {len(names)} classes",
-               "epochs", "minutes"]
+               *[f"{names[a]} / {names[b]}, train" for a, b in pairs], "epochs", "minutes"]
     return ("## Does one clip's micro-motion hold the direction? (classification probe)\n\n"
             f"Clips of {CLIP_LEN} frames cut around the true box of a direction-reversed class: {counts['train']} "
             f"from the train split of `{args.train}`, {counts['test']} from the test split of `{args.test}` (clip "
             f"ends {args.stride} frames apart, crops {args.size}², camera shake as rendered). One small CNN per "
-            "input or, in the rows \"detector's clip embedding\", the detector's own embedding of one clip (ImageNet "
-            f"EfficientNet-Lite0, 3 fusions) pooled and trained at learning rate {args.detector_lr:g}; seed 0, "
-            "flips swapping the wave pair. Accuracy (%) within each pair on the test clips (chance "
-            f"50) and over the {len(names)} classes (chance {100 / len(names):.0f}):\n\n"
+            "input or, in the rows \"detector's clip embedding\", the detector's own embedding of one clip ("
+            f"EfficientNet-Lite0 {'from random weights' if args.no_imagenet else 'from ImageNet'}, 3 fusions) "
+            f"pooled and trained at learning rate {args.detector_lr:g}; seed 0, flips swapping the wave pair"
+            f"{', clips played backwards swapping both pairs' if args.reverse else ''}. "
+            f"Accuracy (%) within each pair on the test clips (chance 50), over the {len(names)} classes (chance "
+            f"{100 / len(names):.0f}) and, where scored, within each pair on {FIT_CLIPS} of the probe's own train "
+            "clips (how well it fits what it learned from):\n\n"
             + markdown_table(rows, columns))
 
 
@@ -233,6 +262,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--detector-lr", type=float, default=DETECTOR_LR,
                         help=f"learning rate of the detector's embedding (default {DETECTOR_LR:g}, the recipe's)")
+    parser.add_argument("--no-imagenet", action="store_true",
+                        help="the detector's embedding from random weights instead of ImageNet EfficientNet-Lite0")
+    parser.add_argument("--reverse", action="store_true",
+                        help="play half the training clips backwards, as the other class of their pair")
     parser.add_argument("--out", type=Path, default=Path("runs/micro_motion_probe"))
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/RESULTS.md")
     args = parser.parse_args()
@@ -253,10 +286,15 @@ def main() -> None:
         a, b = (names.index(c) for c in HORIZONTAL)
         mirror[a], mirror[b] = b, a
     pairs = [(int(remap[a]), int(remap[b])) for a, b in train_ann.motion_pairs]
+    reversal = np.arange(len(names))
+    for a, b in pairs:
+        reversal[a], reversal[b] = b, a
     cache = ResultCache(args.out / "results.json")
     for kind in args.inputs:
         if kind not in cache:
-            cache.put(kind, train_probe(kind, train, test, mirror, epochs=args.epochs, detector_lr=args.detector_lr))
+            cache.put(kind, train_probe(kind, train, test, mirror, epochs=args.epochs,
+                                        reversal=reversal if args.reverse else None,
+                                        detector_lr=args.detector_lr, imagenet=not args.no_imagenet))
             preds = np.asarray(cache[kind]["test_predictions"])
             print(kind, f"test accuracy {100 * float((preds == test[1]).mean()):.1f}", flush=True)
     body = report(cache, names, pairs, test[1], {"train": len(train[1]), "test": len(test[1])}, args)

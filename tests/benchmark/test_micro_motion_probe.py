@@ -13,7 +13,7 @@ from tests.detection_fixture import write_tiny_detection_set
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
 from micro_motion_probe import (  # noqa: E402
-    AMMA_MOTION,
+    AMMA_KWARGS,
     CLIP_LEN,
     DETECTOR_LR,
     INPUTS,
@@ -21,6 +21,7 @@ from micro_motion_probe import (  # noqa: E402
     as_batch,
     crop_clips,
     pair_accuracy,
+    train_probe,
 )
 
 
@@ -49,7 +50,7 @@ def test_crops_only_come_from_motion_classes(tmp_path):
         crop_clips(ann, ["cls/v_00", "cls/v_01"], size=32, stride=3)
 
 
-@pytest.mark.parametrize("kind", [k for k in INPUTS if k not in AMMA_MOTION])
+@pytest.mark.parametrize("kind", [k for k in INPUTS if k not in AMMA_KWARGS])
 def test_every_input_has_its_declared_channels(kind):
     clip = torch.rand(2, 3, CLIP_LEN, 32, 32)
     probe = Probe(kind, num_classes=4)
@@ -57,11 +58,14 @@ def test_every_input_has_its_declared_channels(kind):
     assert probe(clip).shape == (2, 4)
 
 
-@pytest.mark.parametrize("kind", list(AMMA_MOTION))
+@pytest.mark.parametrize("kind", list(AMMA_KWARGS))
 def test_the_detector_embedding_sees_earlier_frames_only_with_micro_motion(kind):
     torch.manual_seed(0)
     probe = Probe(kind, num_classes=4).eval()
-    assert probe.detector.motion_mode == AMMA_MOTION[kind] and probe.lr == DETECTOR_LR
+    assert probe.detector.motion_mode == AMMA_KWARGS[kind]["motion"] and probe.lr == DETECTOR_LR
+    if probe.detector.motion_entry == "input":  # the maps' filters start at zero; give them what training would
+        with torch.no_grad():
+            probe.detector.rgb_stages[0][0].weight[:, 3:].normal_()
     assert Probe(kind, num_classes=4, detector_lr=1e-3).lr == 1e-3
     clip = torch.rand(2, 3, CLIP_LEN, 64, 64)
     other = clip.clone()
@@ -95,3 +99,37 @@ def test_pair_accuracy_counts_only_the_pair_and_third_classes_as_wrong():
     preds = np.array([0, 1, 1, 2, 0, 0])
     assert pair_accuracy(preds, labels, (0, 1)) == 0.5  # 0 ok, 0->1 wrong, 1 ok, 1->2 wrong
     assert pair_accuracy(preds, labels, (2, 3)) == 0.0
+
+
+def test_a_probe_is_scored_on_the_test_clips_and_on_its_own_train_clips():
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (70, CLIP_LEN, 16, 16, 3), dtype=np.uint8)
+    labels = rng.integers(0, 2, 70)
+    result = train_probe("last", (crops, labels), (crops[:5], labels[:5]), np.array([1, 0]), epochs=1, batch=32)
+    assert len(result["test_predictions"]) == 5 and set(result["test_predictions"]) <= {0, 1}
+    # fewer than FIT_CLIPS train clips: every one is scored, with its own label
+    assert sorted(result["train_labels"]) == sorted(labels.tolist())
+    assert len(result["train_predictions"]) == 70 and result["epochs"] == 1
+
+
+def _moving_bars(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Clips (n, CLIP_LEN, 16, 16, 3) of a bright bar stepping 3 pixels down per frame over noise (a left-right
+    flip keeps the direction)."""
+    clips = rng.integers(0, 40, (n, CLIP_LEN, 16, 16, 3), dtype=np.uint8)
+    for i, y in enumerate(rng.integers(0, 16 - 3 * CLIP_LEN, n)):
+        for t in range(CLIP_LEN):
+            clips[i, t, y + 3 * t:y + 3 * t + 2] = 255
+    return clips
+
+
+def test_time_reversal_teaches_the_other_class_from_clips_of_one():
+    """Trained on bars moving down only (class 0), a probe that plays half its clips backwards as class 1 names
+    bars moving up class 1; without reversal it has never seen class 1."""
+    rng = np.random.default_rng(0)
+    train = (_moving_bars(256, rng), np.zeros(256, int))
+    up = _moving_bars(64, rng)[:, ::-1].copy()
+    kwargs = dict(epochs=4, batch=32, mirror=np.array([0, 1]))
+    reversed_ = train_probe("frames", train, (up, np.ones(64, int)), reversal=np.array([1, 0]), **kwargs)
+    plain = train_probe("frames", train, (up, np.ones(64, int)), **kwargs)
+    assert np.mean(reversed_["test_predictions"]) > 0.9
+    assert np.mean(plain["test_predictions"]) < 0.1

@@ -104,3 +104,45 @@ def test_flip_swaps_mirror_image_classes(tmp_path):
             np.testing.assert_array_equal(plain["heatmap"], b["heatmap"])
         seen.add(flipped)
     assert seen == {True, False}
+
+
+def _motion_and_label(clip: torch.Tensor, targets: dict) -> tuple[float, int, tuple[int, int], tuple[int, int]] | None:
+    """The bright square's horizontal travel over the clip's last two frames (both inside the tube when the sample
+    has a target), the target's class, the target's centre cell and the square's cell in the last frame; None when
+    the square does not stand out in both frames (an augmentation brightened the rest)."""
+    light = clip.mean(0)[-2:]  # (2, S, S)
+    masks = [(f > (f.max() + f.min()) / 2).numpy() for f in light]
+    if any(m.mean() > 0.1 for m in masks):
+        return None
+    (_, before_x), (ys, xs) = [np.nonzero(m) for m in masks]
+    (label,), (cy,), (cx,) = np.nonzero(targets["heatmap"] == 1)
+    return float(xs.mean() - before_x.mean()), int(label), (int(cy), int(cx)), (int(ys.mean() // 8),
+                                                                               int(xs.mean() // 8))
+
+
+def test_time_reversal_plays_pair_samples_backwards_as_the_other_class(tmp_path):
+    """Played backwards a square moving right moves left: with reverse_pairs [(move_right, still)] half of its
+    samples come reversed, as the pair's other class, with the box of the reversed clip's last frame; move_left,
+    in no pair, is never reversed."""
+    ann = load_detection_annotations(write_tiny_detection_set(tmp_path, num_frames=20))
+    ann = DetectionAnnotations(**{**ann.__dict__, "labels": [*ann.labels, "still"]})
+    samples = training_samples(ann, ann.videos("train"), num_clips=2, clip_len=3)
+    ds = TubeletDataset(ann, samples, num_clips=2, clip_len=3, input_size=64, mean=(0.5,) * 3, std=(0.25,) * 3,
+                        train=True, reverse_pairs=[(0, 2)])
+    seen, checked = {0: set(), 1: set()}, 0
+    for index in range(len(samples)):
+        true_label = ds.objects(*samples[index])[0][0]
+        for epoch in range(8):
+            ds.set_epoch(epoch)
+            clip, targets = ds[index]
+            if targets["mask"].sum() != 1:
+                continue  # the crop left the square out
+            found = _motion_and_label(clip, targets)
+            if found is None:
+                continue
+            travel, label, centre, square = found
+            checked += 1
+            assert (travel > 0) == (label == 0), (travel, label)  # the label follows the motion shown
+            assert abs(centre[0] - square[0]) <= 1 and abs(centre[1] - square[1]) <= 1
+            seen[true_label].add(label)
+    assert seen == {0: {0, 2}, 1: {1}} and checked >= 100

@@ -268,9 +268,10 @@ def test_an_unlabelled_split_is_not_trained_or_validated_on(gestures, tmp_path, 
     assert "val_top1" not in metrics  # not a silent 0.0 against labels of -1
 
 
-def test_flip_pairs_are_refused_for_recognition(gestures, tmp_path):
-    cfg = tiny_config(gestures, tmp_path / "run", "--data.flip=true", "--data.flip_pairs=[[swipe_left, swipe_right]]")
-    with pytest.raises(UserError, match="data.flip_pairs .* is for detection datasets"):
+@pytest.mark.parametrize("key", ["flip_pairs", "reverse_pairs"])
+def test_class_pairs_are_refused_for_recognition(gestures, tmp_path, key):
+    cfg = tiny_config(gestures, tmp_path / "run", "--data.flip=true", f"--data.{key}=[[swipe_left, swipe_right]]")
+    with pytest.raises(UserError, match=f"data.{key} .* is for detection datasets"):
         Trainer(cfg, progress=False)
 
 

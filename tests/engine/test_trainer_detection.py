@@ -58,9 +58,10 @@ def test_detection_dataset_folder_errors(tmp_path):
         find_annotation_file(tmp_path)
 
 
-def test_flip_pairs_must_name_classes_of_the_dataset(tmp_path):
+@pytest.mark.parametrize("key", ["flip_pairs", "reverse_pairs"])
+def test_class_pairs_must_name_classes_of_the_dataset(tmp_path, key):
     root = tmp_path / "data"
     write_tiny_detection_set(root)
-    cfg = _cfg(root, tmp_path / "run", **{"data.flip": "true", "data.flip_pairs": "[[move_right, jump]]"})
-    with pytest.raises(ConfigError, match="'jump'.*not a pair of class names.*move_right, move_left"):
+    cfg = _cfg(root, tmp_path / "run", **{"data.flip": "true", f"data.{key}": "[[move_right, jump]]"})
+    with pytest.raises(ConfigError, match=f"data.{key}: .*'jump'.*not a pair of class names.*move_right, move_left"):
         Trainer(cfg, progress=False).fit()

@@ -70,16 +70,37 @@ def test_motion_matters_and_rgb_only_ignores_earlier_frames():
         assert (not torch.allclose(a, b)) == sensitive
 
 
+def test_maps_entering_at_the_input_start_as_rgb_only():
+    torch.manual_seed(0)
+    model = create_model("amma_mobilenetv2", motion="diff", motion_entry="input", clip_len=T, img_size=S).eval()
+    _bn_noise(model)
+    assert len(model.motion_stages) == 0 and model.fusion_weights.numel() == 0 and model.motion_mode == "diff"
+    stem = model.rgb_stages[0][0]
+    assert stem.in_channels == 3 + T - 1 and not stem.weight[:, 3:].any()
+    clip = torch.randn(1, 3, T, S, S)
+    moved = clip.clone()
+    moved[:, :, 0] = torch.randn(1, 3, S, S)  # only an earlier frame changes
+    with torch.no_grad():
+        assert torch.equal(model.forward_clip_features(clip), model.forward_clip_features(moved))
+        stem.weight[:, 3:].normal_()  # what training does to the maps' filters
+        assert not torch.allclose(model.forward_clip_features(clip), model.forward_clip_features(moved))
+    rgb = create_model("amma_mobilenetv2", motion="none", motion_entry="input", img_size=S)
+    assert rgb.rgb_stages[0][0].in_channels == 3 and rgb.micro_motion is None
+    with pytest.raises(ValueError, match="motion_entry"):
+        create_model("amma_mobilenetv2", motion_entry="early")
+
+
 def test_other_clip_lengths_rebuild_the_motion_stem():
     model = create_model("amma_resnet18", clip_len=6, num_clips=2, img_size=S)
     assert model.motion_stages[0][0].in_channels == 5
     assert model(torch.randn(1, 3, 12, S, S)).heatmap.shape == (1, 24, S // 8, S // 8)
 
 
-@pytest.mark.parametrize("name", ["amma_resnet18", "amma_shufflenetv2"])
-def test_streaming_equals_offline(name):
+@pytest.mark.parametrize("name, entry", [("amma_resnet18", "lateral"), ("amma_shufflenetv2", "lateral"),
+                                         ("amma_resnet18", "input")])
+def test_streaming_equals_offline(name, entry):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=4, num_clips=K, clip_len=T, img_size=S).eval()
+    model = create_model(name, num_classes=4, num_clips=K, clip_len=T, img_size=S, motion_entry=entry).eval()
     _bn_noise(model)
     frames = torch.randn(2, 3, (K + 2) * T, S, S)
     state = model.init_state(2)

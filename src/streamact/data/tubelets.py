@@ -111,11 +111,15 @@ class TubeletDataset(Dataset):
         clip_len: t.
         input_size: S, square model input (no aspect ratio kept).
         mean, std: the model's normalisation of [0, 1] RGB.
-        train: random augmentation (photometric, expand, crop, optional flip) with per-sample seeds.
+        train: random augmentation (photometric, expand, crop, optional flip, optional time reversal) with
+            per-sample seeds.
         flip: allow horizontal flips (off for classes told apart by left/right motion, unless they are all in
             `flip_pairs`).
         flip_pairs: label-id pairs that are each other's mirror image (``swipe_left`` / ``swipe_right``): a
             flipped sample of one is a sample of the other.
+        reverse_pairs: label-id pairs that are each other's time reversal (``squat_down`` / ``stand_up``): half the
+            samples whose every tubelet is of such a class play backwards, as samples of the other class, so
+            the same actor and background are seen doing both and only the order of frames tells them apart.
         seed: base seed of the per-sample random generators.
 
     Attributes:
@@ -124,7 +128,8 @@ class TubeletDataset(Dataset):
 
     def __init__(self, ann: DetectionAnnotations, samples: Sequence[tuple[str, int]], *, num_clips: int,
                  clip_len: int, input_size: int, mean: Sequence[float], std: Sequence[float], train: bool,
-                 flip: bool = False, flip_pairs: Sequence[tuple[int, int]] = (), seed: int = 0) -> None:
+                 flip: bool = False, flip_pairs: Sequence[tuple[int, int]] = (),
+                 reverse_pairs: Sequence[tuple[int, int]] = (), seed: int = 0) -> None:
         if not samples:
             raise UserError("no detection training samples: no video has K*t frames inside a ground-truth tube; "
                             "lower data.num_clips or data.clip_len, or check the annotations")
@@ -136,6 +141,9 @@ class TubeletDataset(Dataset):
         self.mirror = np.arange(len(ann.labels))  # label of a flipped sample
         for a, b in flip_pairs:
             self.mirror[a], self.mirror[b] = b, a
+        self.reversal = np.full(len(ann.labels), -1) if reverse_pairs else None  # label played backwards, -1: none
+        for a, b in reverse_pairs:
+            self.reversal[a], self.reversal[b] = b, a
         self.epoch = 0
         self.num_bad = 0
 
@@ -145,11 +153,23 @@ class TubeletDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def objects(self, video: str, end_frame: int) -> list[tuple[int, np.ndarray]]:
-        """(label, boxes (K, 4) in source pixels) of every tube covering all key frames of the sample."""
-        frames = key_frames(end_frame, self.num_clips, self.clip_len)
-        found = ((label, tube_boxes(tube, frames)) for label, tube in self.ann.tubes(video))
+    def objects(self, video: str, end_frame: int, *, backwards: bool = False) -> list[tuple[int, np.ndarray]]:
+        """(label, boxes (K, 4) in source pixels) of every tube covering all key frames of the sample; played
+        `backwards`, the key frames are each clip's last once the K*t frames run from the last to the first."""
+        frames = clip_frames(end_frame, self.num_clips, self.clip_len)
+        keys = (frames[::-1] if backwards else frames)[self.clip_len - 1::self.clip_len]  # (K,)
+        found = ((label, tube_boxes(tube, keys)) for label, tube in self.ann.tubes(video))
         return [(label, boxes) for label, boxes in found if boxes is not None]
+
+    def _maybe_backwards(self, video: str, end: int, objects: list, rng: np.random.Generator) -> tuple[bool, list]:
+        """Whether to play the sample backwards (half the time, when every tubelet either way has a reversed
+        class), and its objects then, relabelled."""
+        if self.reversal is None or rng.random() >= 0.5:
+            return False, objects
+        backwards = self.objects(video, end, backwards=True)
+        if any(self.reversal[label] < 0 for label, _ in objects + backwards):
+            return False, objects
+        return True, [(int(self.reversal[label]), boxes) for label, boxes in backwards]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, np.ndarray]] | None:
         video, end = self.samples[index]
@@ -161,8 +181,11 @@ class TubeletDataset(Dataset):
             self.num_bad += 1
             logger.warning("skipping unreadable detection sample %d: %s", index, e)
             return None
-        frames = np.stack([decoded[f] for f in order])  # (K*t, H, W, 3)
         objects = self.objects(video, end)
+        if self.train:
+            backwards, objects = self._maybe_backwards(video, end, objects, rng)
+            order = order[::-1] if backwards else order
+        frames = np.stack([decoded[f] for f in order])  # (K*t, H, W, 3)
         labels = [label for label, _ in objects]
         boxes = np.stack([b for _, b in objects]).astype(np.float32) if objects else np.zeros((0, self.num_clips, 4),
                                                                                              np.float32)

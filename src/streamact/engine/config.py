@@ -82,6 +82,9 @@ class DataConfig:
     flip: bool = False  # horizontal flip; keep off for direction-sensitive gestures
     flip_pairs: list = field(default_factory=lambda: [])  # detection: class-name pairs that are each other's
     #                  mirror image (e.g. [[swipe_left, swipe_right]]); a flipped sample of one trains the other
+    reverse_pairs: list = field(default_factory=lambda: [])  # detection: class-name pairs that are each other's
+    #                  time reversal (e.g. [[squat_down, stand_up]]); half the samples of such classes play backwards
+    #                  and train the other class
     batch_size: int = 16  # clips per optimizer step (before accumulation)
     num_workers: int = 2  # DataLoader worker processes
     acs: bool = False  # Adaptive Clip Selection (LIGAR paper, Eq. 1-2): sample windows that were classified right;

@@ -140,15 +140,16 @@ class DetectionTask:
         cfg = model.pretrained_cfg
         return TubeletDataset(self.annotations, samples, num_clips=d.num_clips, clip_len=d.clip_len,
                               input_size=d.input_size, mean=cfg.mean, std=cfg.std, train=True, flip=d.flip,
-                              flip_pairs=self._flip_pairs(), seed=self.cfg.seed)
+                              flip_pairs=self._class_pairs("flip_pairs"),
+                              reverse_pairs=self._class_pairs("reverse_pairs"), seed=self.cfg.seed)
 
-    def _flip_pairs(self) -> list[tuple[int, int]]:
-        """``data.flip_pairs`` as label ids."""
+    def _class_pairs(self, key: str) -> list[tuple[int, int]]:
+        """``data.<key>`` (pairs of class names) as label ids."""
         ids = {name: i for i, name in enumerate(self.class_names)}
         pairs = []
-        for pair in self.cfg.data.flip_pairs:
+        for pair in getattr(self.cfg.data, key):
             if not isinstance(pair, (list, tuple)) or len(pair) != 2 or any(name not in ids for name in pair):
-                raise ConfigError(f"data.flip_pairs: {pair!r} is not a pair of class names of this dataset "
+                raise ConfigError(f"data.{key}: {pair!r} is not a pair of class names of this dataset "
                                   f"({', '.join(self.class_names)})")
             pairs.append((ids[pair[0]], ids[pair[1]]))
         return pairs

@@ -76,6 +76,8 @@ def build_dataset(data: DataConfig, records, *, train: bool, mean, std, num_clip
     if data.flip_pairs:
         raise ConfigError("data.flip_pairs (classes that swap under a flip) is for detection datasets; recognition "
                           "flips keep the label, so leave data.flip off for datasets with left/right classes")
+    if data.reverse_pairs:
+        raise ConfigError("data.reverse_pairs (classes that swap when played backwards) is for detection datasets")
     views = data.views if train else 1
     if views > 1:
         span = data.view_span or data.clip_len * 3 // 2

@@ -45,6 +45,7 @@ NECK_DIM = 256  # D, channels of one clip feature
 HEAD_DIM = 64  # per-clip channels after the head's shrink (D / 4, "to gain efficiency")
 CLIP_DIM = HEAD_DIM + 2  # per clip, cached while streaming: the shrunk channels and the box size (w, h)
 MAX_FUSIONS = 3
+MOTION_ENTRIES = ("lateral", "input")
 
 
 class TubeletOutput(NamedTuple):
@@ -159,6 +160,9 @@ class AMMA(nn.Module):
                      (+): x_rgb <- w_i * x_rgb + (1 - w_i) * x_motion, learnable w_i initialised to 0.6
           ─► UpsampleNeck ─► clip feature (B, 256, H/8, W/8)                          forward_clip_features
 
+        or, with motion_entry "input" (our variant, not the paper's): no motion stages, the maps enter beside
+        the RGB, cat (B, 3 + t-1, H, W) ─► rgb stage 0 (its first convolution widened, the new filters at zero)
+
         K clip features (B, K, 256, H/8, W/8) ─► TubeletHead ─► heatmap, movement, size   forward_head
 
     Offline, `forward` takes the K clips as one (B, 3, K*t, H, W) tensor. Online, `forward_step` embeds only the
@@ -175,7 +179,8 @@ class AMMA(nn.Module):
     """
 
     def __init__(self, rgb_stages: Sequence[nn.Module], *, num_classes: int, num_clips: int, clip_len: int,
-                 motion: str, fusion_stages: int, pretrained_cfg: PretrainedCfg) -> None:
+                 motion: str, fusion_stages: int, pretrained_cfg: PretrainedCfg,
+                 motion_entry: str = "lateral") -> None:
         """
         Args:
             rgb_stages: the 2D backbone as 4 sequential stages; fusion can follow stages 0, 1 and 2, the last
@@ -186,17 +191,26 @@ class AMMA(nn.Module):
             motion: ``convdiff`` (the method), ``diff`` (RGB differences) or ``none`` (appearance only).
             fusion_stages: F, lateral fusions after the first F stages (0-3); 0 or motion ``none`` = RGB only.
             pretrained_cfg: the model's configuration.
+            motion_entry: ``lateral`` (the paper: a motion path of stage copies, fused by weighted sums) or
+                ``input`` (the maps concatenated to the RGB before the first convolution; `fusion_stages` unused).
         """
         super().__init__()
         if not 0 <= fusion_stages <= MAX_FUSIONS:
             raise ValueError(f"fusion_stages must be 0..{MAX_FUSIONS}, got {fusion_stages}")
-        num_fusions = 0 if motion == "none" else fusion_stages
-        if num_fusions and clip_len < 2:
+        if motion_entry not in MOTION_ENTRIES:
+            raise ValueError(f"unknown motion_entry {motion_entry!r} (choose {', '.join(MOTION_ENTRIES)})")
+        uses_motion = motion != "none" and (motion_entry == "input" or fusion_stages > 0)
+        if uses_motion and clip_len < 2:
             raise ValueError(f"micro-motion needs clips of at least 2 frames, got clip_len={clip_len}")
+        num_fusions = fusion_stages if uses_motion and motion_entry == "lateral" else 0
         self.num_clips, self.clip_len, self.num_classes = num_clips, clip_len, num_classes
-        self.motion_mode = motion if num_fusions else "none"
+        self.motion_mode = motion if uses_motion else "none"
+        self.motion_entry = motion_entry
+        if uses_motion and motion_entry == "input":
+            _rebuild_first_conv(rgb_stages[0], lambda w: torch.cat([w, w.new_zeros(w.shape[0], clip_len - 1,
+                                                                                    *w.shape[2:])], 1))
         self.rgb_stages = nn.ModuleList(rgb_stages)
-        self.micro_motion = MicroMotion(motion) if num_fusions else None
+        self.micro_motion = MicroMotion(motion) if uses_motion else None
         self.motion_stages = nn.ModuleList(_motion_copy(rgb_stages[:num_fusions], in_chans=clip_len - 1))
         self.fusion_weights = nn.Parameter(torch.full((num_fusions,), 0.6))
         self.neck = UpsampleNeck()
@@ -207,6 +221,8 @@ class AMMA(nn.Module):
         """One clip (B, 3, t, H, W), normalised -> clip feature (B, 256, H/8, W/8)."""
         x = clip[:, :, -1]  # (B, 3, H, W): appearance from the clip's last frame
         m = self.micro_motion(clip) if self.micro_motion is not None else None  # (B, t-1, H, W)
+        if m is not None and self.motion_entry == "input":
+            x = torch.cat([x, m], 1)  # (B, 3 + t-1, H, W)
         for i, stage in enumerate(self.rgb_stages):
             x = stage(x)
             if i < len(self.motion_stages):
@@ -318,13 +334,19 @@ def _motion_copy(stages: Sequence[nn.Module], *, in_chans: int) -> list[nn.Modul
     the RGB channels (the TSN recipe for difference inputs)."""
     copies = [copy.deepcopy(s) for s in stages]
     if copies and in_chans != 3:
-        parent, name, conv = next((p, n, c) for p in copies[0].modules() for n, c in p.named_children()
-                                  if isinstance(c, nn.Conv2d))
-        new = copy.deepcopy(conv)  # keeps the conv's own padding rule (EfficientNet-Lite pads TF-style "same")
-        new.in_channels = in_chans
-        new.weight = nn.Parameter(conv.weight.detach().mean(1, keepdim=True).repeat(1, in_chans, 1, 1))
-        setattr(parent, name, new)
+        _rebuild_first_conv(copies[0], lambda w: w.mean(1, keepdim=True).repeat(1, in_chans, 1, 1))
     return copies
+
+
+def _rebuild_first_conv(stage: nn.Module, new_weight: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Swap the first convolution of `stage` for a copy whose weight is `new_weight(old weight)`, (out, in, k, k)
+    with any number of input channels; the conv's own padding rule stays (EfficientNet-Lite pads TF-style "same")."""
+    parent, name, conv = next((p, n, c) for p in stage.modules() for n, c in p.named_children()
+                              if isinstance(c, nn.Conv2d))
+    new = copy.deepcopy(conv)
+    new.weight = nn.Parameter(new_weight(conv.weight.detach()))
+    new.in_channels = new.weight.shape[1]
+    setattr(parent, name, new)
 
 
 # -- backbones split into stages ------------------------------------------------------------------------
@@ -376,8 +398,8 @@ default_cfgs: dict[str, _Variant] = {
 
 
 def _create_amma(variant: str, *, pretrained: bool = False, num_classes: int = 24, num_clips: int = 5,
-                 clip_len: int = 4, motion: str = "convdiff", fusion_stages: int = 3, img_size: int = 288,
-                 label_names: Sequence[str] | None = None) -> AMMA:
+                 clip_len: int = 4, motion: str = "convdiff", fusion_stages: int = 3, motion_entry: str = "lateral",
+                 img_size: int = 288, label_names: Sequence[str] | None = None) -> AMMA:
     """Build a registered AMMA variant.
 
     Args:
@@ -389,6 +411,7 @@ def _create_amma(variant: str, *, pretrained: bool = False, num_classes: int = 2
         clip_len: t frames per clip (4 in the paper).
         motion: ``convdiff``, ``diff`` or ``none`` (the paper's Table 1 ablation).
         fusion_stages: number of lateral fusions, 0-3 (the paper's Table 2 ablation; 3 is its default).
+        motion_entry: ``lateral`` (the paper's motion path) or ``input`` (maps beside the RGB at the first layer).
         img_size: square input side recorded in ``pretrained_cfg`` (288 in the paper); a multiple of 32.
         label_names: class names.
     """
@@ -401,7 +424,7 @@ def _create_amma(variant: str, *, pretrained: bool = False, num_classes: int = 2
                         mean=spec.mean, std=spec.std, crop_pct=1.0, num_classes=num_classes,
                         label_names=tuple(label_names) if label_names is not None else None)
     return AMMA(spec.stages(pretrained), num_classes=num_classes, num_clips=num_clips, clip_len=clip_len,
-                motion=motion, fusion_stages=fusion_stages, pretrained_cfg=cfg)
+                motion=motion, fusion_stages=fusion_stages, motion_entry=motion_entry, pretrained_cfg=cfg)
 
 
 @register_model
