@@ -236,8 +236,10 @@ def report(cache: ResultCache, names: list[str], pairs: list[tuple[int, int]], t
                         for a, b in pairs},
                      f"all {len(names)} classes": f"{100 * float((preds == test_labels).mean()):.1f}", **fit,
                      "epochs": result["epochs"], "minutes": f"{result['minutes']:.1f}"})
+    scored = any("train_predictions" in cache[kind] for kind in INPUTS if kind in cache)
+    fitted = [f"{names[a]} / {names[b]}, train" for a, b in pairs] if scored else []
     columns = ["input", "channels", *[f"{names[a]} / {names[b]}" for a, b in pairs], f"all {len(names)} classes",
-               *[f"{names[a]} / {names[b]}, train" for a, b in pairs], "epochs", "minutes"]
+               *fitted, "epochs", "minutes"]
     return ("## Does one clip's micro-motion hold the direction? (classification probe)\n\n"
             f"Clips of {CLIP_LEN} frames cut around the true box of a direction-reversed class: {counts['train']} "
             f"from the train split of `{args.train}`, {counts['test']} from the test split of `{args.test}` (clip "

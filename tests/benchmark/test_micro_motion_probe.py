@@ -1,5 +1,6 @@
 """The micro-motion probe (bench/micro_motion_probe.py): clips cut around true boxes keep the motion, every input
 has the channels it declares, and pair accuracy counts the right clips."""
+import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from streamact.data.datasets.detection import load_detection_annotations
 from tests.detection_fixture import write_tiny_detection_set
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
+from _runs import ResultCache  # noqa: E402
 from micro_motion_probe import (  # noqa: E402
     AMMA_KWARGS,
     CLIP_LEN,
@@ -21,6 +23,7 @@ from micro_motion_probe import (  # noqa: E402
     as_batch,
     crop_clips,
     pair_accuracy,
+    report,
     train_probe,
 )
 
@@ -133,3 +136,20 @@ def test_time_reversal_teaches_the_other_class_from_clips_of_one():
     plain = train_probe("frames", train, (up, np.ones(64, int)), **kwargs)
     assert np.mean(reversed_["test_predictions"]) > 0.9
     assert np.mean(plain["test_predictions"]) < 0.1
+
+
+def test_the_report_gives_train_accuracy_where_it_was_scored(tmp_path):
+    cache = ResultCache(tmp_path / "results.json")
+    args = argparse.Namespace(train="a", test="b", stride=3, size=64, detector_lr=2.5e-4, no_imagenet=False,
+                              reverse=True)
+    test_labels = np.array([0, 1, 2, 3])
+    cache.put("last", {"test_predictions": [0, 0, 2, 3], "epochs": 6, "minutes": 1.0})
+    table = report(cache, ["a", "b", "c", "d"], [(0, 1), (2, 3)], test_labels, {"train": 8, "test": 4}, args)
+    assert "a / b, train" not in table and "| last frame only | 3 | 50.0 | 100.0 | 75.0 | 6 | 1.0 |" in table
+    assert "clips played backwards swapping both pairs" in table
+    cache.put("mm_diff", {"test_predictions": [0, 1, 2, 3], "train_labels": [0, 1, 2, 3],
+                          "train_predictions": [0, 1, 3, 3], "epochs": 6, "minutes": 2.0})
+    table = report(cache, ["a", "b", "c", "d"], [(0, 1), (2, 3)], test_labels, {"train": 8, "test": 4}, args)
+    assert "| a / b | c / d | all 4 classes | a / b, train | c / d, train |" in table
+    assert "| last frame + MM_Diff | 6 | 100.0 | 100.0 | 100.0 | 100.0 | 50.0 | 6 | 2.0 |" in table
+    assert "| last frame only | 3 | 50.0 | 100.0 | 75.0 |  |  | 6 | 1.0 |" in table
