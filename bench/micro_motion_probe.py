@@ -33,9 +33,9 @@ Training flips the crops left-right half of the time and swaps the labels of a h
 the right is a wave to the left), as the detector's training does; with --reverse it also plays half the clips
 backwards as the other class of their pair (the synthetic pairs are each other's reverse), so that the same actor and
 background come with both labels and only the order of the frames tells them apart. Reported: accuracy within each
-pair on the test split (which of the two classes, chance 50%), from the same crops, seed and schedule for every input. Results are
-cached in --out/results.json after every input; the report is the section "micro_motion_probe" of
-docs/RESULTS.md.
+pair on the test split (which of the two classes, chance 50%), from the same crops, seed and schedule for every
+input, and on 2000 of the probe's own training clips (how well it fits what it learned from). Results are cached in
+--out/results.json after every input; the report is the section "micro_motion_probe" of docs/RESULTS.md.
 """
 from __future__ import annotations
 
@@ -119,14 +119,14 @@ def crop_clips(ann: DetectionAnnotations, videos: list[str], *, size: int, strid
 class Probe(nn.Module):
     """Clip (B, 3, t, S, S) in [0, 1] -> class logits, from the input `kind` (see the module docstring)."""
 
-    def __init__(self, kind: str, num_classes: int, *, detector_lr: float = DETECTOR_LR, imagenet: bool = True) -> None:
+    def __init__(self, kind: str, num_classes: int, *, detector_lr: float = DETECTOR_LR) -> None:
         super().__init__()
         self.kind = kind
         self.lr = detector_lr if kind in AMMA_KWARGS else PROBE_LR
         self.micro_motion = MicroMotion(kind[3:]) if kind.startswith("mm_") else None
         self.detector = None
         if kind in AMMA_KWARGS:
-            self.detector = create_model("amma_efficientnet_lite0", pretrained=imagenet, num_classes=num_classes,
+            self.detector = create_model("amma_efficientnet_lite0", pretrained=True, num_classes=num_classes,
                                          num_clips=1, clip_len=CLIP_LEN, **AMMA_KWARGS[kind])
             self.fc = nn.Linear(NECK_DIM, num_classes)
             return
@@ -165,7 +165,7 @@ def as_batch(crops: np.ndarray) -> torch.Tensor:
 
 def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
                 mirror: np.ndarray, *, epochs: int, reversal: np.ndarray | None = None,
-                detector_lr: float = DETECTOR_LR, imagenet: bool = True, batch: int = 64, seed: int = 0) -> dict:
+                detector_lr: float = DETECTOR_LR, batch: int = 64, seed: int = 0) -> dict:
     """Train one probe (AdamW, one-cycle schedule) and score it on `test` and on `FIT_CLIPS` of its own train clips
     (as cut). Labels are indices into `mirror`'s classes (the label of a flipped clip); `reversal`, if given, is
     the label of a clip played backwards, and half the training clips are.
@@ -178,7 +178,7 @@ def train_probe(kind: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.
     rng = np.random.default_rng(seed)
     crops, labels = train
     fit = np.sort(np.random.default_rng(seed + 1).permutation(len(crops))[:FIT_CLIPS])
-    model = Probe(kind, len(mirror), detector_lr=detector_lr, imagenet=imagenet)
+    model = Probe(kind, len(mirror), detector_lr=detector_lr)
     steps = epochs * (len(crops) // batch)
     opt = torch.optim.AdamW(model.parameters(), lr=model.lr, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=model.lr, total_steps=steps, pct_start=0.1)
@@ -245,8 +245,8 @@ def report(cache: ResultCache, names: list[str], pairs: list[tuple[int, int]], t
             f"from the train split of `{args.train}`, {counts['test']} from the test split of `{args.test}` (clip "
             f"ends {args.stride} frames apart, crops {args.size}², camera shake as rendered). One small CNN per "
             "input or, in the rows \"detector's clip embedding\", the detector's own embedding of one clip ("
-            f"EfficientNet-Lite0 {'from random weights' if args.no_imagenet else 'from ImageNet'}, 3 fusions) "
-            f"pooled and trained at learning rate {args.detector_lr:g}; seed 0, flips swapping the wave pair"
+            f"EfficientNet-Lite0 from ImageNet, 3 fusions) pooled and trained at learning rate {args.detector_lr:g}; "
+            "seed 0, flips swapping the wave pair"
             f"{', clips played backwards swapping both pairs' if args.reverse else ''}. "
             f"Accuracy (%) within each pair on the test clips (chance 50), over the {len(names)} classes (chance "
             f"{100 / len(names):.0f}) and, where scored, within each pair on {FIT_CLIPS} of the probe's own train "
@@ -264,8 +264,6 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--detector-lr", type=float, default=DETECTOR_LR,
                         help=f"learning rate of the detector's embedding (default {DETECTOR_LR:g}, the recipe's)")
-    parser.add_argument("--no-imagenet", action="store_true",
-                        help="the detector's embedding from random weights instead of ImageNet EfficientNet-Lite0")
     parser.add_argument("--reverse", action="store_true",
                         help="play half the training clips backwards, as the other class of their pair")
     parser.add_argument("--out", type=Path, default=Path("runs/micro_motion_probe"))
@@ -296,7 +294,7 @@ def main() -> None:
         if kind not in cache:
             cache.put(kind, train_probe(kind, train, test, mirror, epochs=args.epochs,
                                         reversal=reversal if args.reverse else None,
-                                        detector_lr=args.detector_lr, imagenet=not args.no_imagenet))
+                                        detector_lr=args.detector_lr))
             preds = np.asarray(cache[kind]["test_predictions"])
             print(kind, f"test accuracy {100 * float((preds == test[1]).mean()):.1f}", flush=True)
     body = report(cache, names, pairs, test[1], {"train": len(train[1]), "test": len(test[1])}, args)

@@ -140,13 +140,13 @@ def test_time_reversal_teaches_the_other_class_from_clips_of_one():
 
 def test_the_report_gives_train_accuracy_where_it_was_scored(tmp_path):
     cache = ResultCache(tmp_path / "results.json")
-    args = argparse.Namespace(train="a", test="b", stride=3, size=64, detector_lr=2.5e-4, no_imagenet=False,
-                              reverse=True)
+    args = argparse.Namespace(train="a", test="b", stride=3, size=64, detector_lr=2.5e-4, reverse=True)
     test_labels = np.array([0, 1, 2, 3])
     cache.put("last", {"test_predictions": [0, 0, 2, 3], "epochs": 6, "minutes": 1.0})
     table = report(cache, ["a", "b", "c", "d"], [(0, 1), (2, 3)], test_labels, {"train": 8, "test": 4}, args)
     assert "a / b, train" not in table and "| last frame only | 3 | 50.0 | 100.0 | 75.0 | 6 | 1.0 |" in table
-    assert "clips played backwards swapping both pairs" in table
+    assert ("learning rate 0.00025; seed 0, flips swapping the wave pair, clips played backwards swapping both "
+            "pairs") in table
     cache.put("mm_diff", {"test_predictions": [0, 1, 2, 3], "train_labels": [0, 1, 2, 3],
                           "train_predictions": [0, 1, 3, 3], "epochs": 6, "minutes": 2.0})
     table = report(cache, ["a", "b", "c", "d"], [(0, 1), (2, 3)], test_labels, {"train": 8, "test": 4}, args)
