@@ -15,6 +15,8 @@ A small CNN (4 stride-2 convolutions, global pooling) learns the class from one 
     last          the clip's last frame alone: what the appearance path of a one-clip AMMA sees
     mm_diff       last frame + MM_Diff (3 maps: L2 distance of the pooled RGB of each earlier frame to the last)
     mm_convdiff   last frame + MM_ConvDiff (the same over a learned 5x5 embedding, trained with the probe)
+    mm_signed     last frame + 3 signed maps (earlier frame - last, pooled as MM_Diff, averaged over RGB: our
+                  variant, micro-motion that keeps the sign)
     signed        last frame + the 3 signed RGB differences (earlier frame - last frame): 12 channels
     frames        all 4 frames, 12 channels: whether the clip holds the direction at all
 
@@ -66,6 +68,7 @@ INPUTS = {  # name -> (description, channels entering the CNN)
     "last": ("last frame only", 3),
     "mm_diff": ("last frame + MM_Diff", 6),
     "mm_convdiff": ("last frame + MM_ConvDiff", 6),
+    "mm_signed": ("last frame + signed micro-motion", 6),
     "signed": ("last frame + signed differences", 12),
     "frames": ("all 4 frames", 12),
     "amma_rgb": ("detector's clip embedding, RGB only", 3),

@@ -24,7 +24,7 @@ def test_distance_against_every_earlier_frame():
     torch.testing.assert_close(d, torch.tensor([3.0, 2.0, 1.0]) * 3 ** 0.5)
 
 
-@pytest.mark.parametrize("mode", ["convdiff", "diff"])
+@pytest.mark.parametrize("mode", ["convdiff", "diff", "signed"])
 def test_micro_motion_shapes_and_static_clip(mode):
     torch.manual_seed(0)
     mm = MicroMotion(mode)
@@ -33,7 +33,7 @@ def test_micro_motion_shapes_and_static_clip(mode):
     assert out.shape == (2, 3, 32, 48)
     static = clip[:, :, :1].expand(-1, -1, 4, -1, -1)
     assert mm(static).abs().max() < 1e-4  # no motion, (almost) no signal: only the eps term remains
-    assert (mm.embed is None) == (mode == "diff")
+    assert (mm.embed is None) == (mode != "convdiff")
 
 
 def test_diff_mode_is_pooled_rgb_distance():
@@ -41,6 +41,15 @@ def test_diff_mode_is_pooled_rgb_distance():
     clip[0, :, 1] = 2.0  # the last frame is brighter by 2 in every channel
     out = MicroMotion("diff")(clip)
     torch.testing.assert_close(out, torch.full((1, 1, 4, 4), 2.0 * 3 ** 0.5), atol=1e-4, rtol=0)
+
+
+def test_signed_mode_keeps_the_direction():
+    clip = torch.zeros(1, 3, 2, 4, 4)
+    clip[0, :, 1] = 2.0  # the last frame is brighter by 2 in every channel: earlier - last = -2
+    torch.testing.assert_close(MicroMotion("signed")(clip), torch.full((1, 1, 4, 4), -2.0))
+    backwards = clip.flip(2)
+    torch.testing.assert_close(MicroMotion("signed")(backwards), torch.full((1, 1, 4, 4), 2.0))
+    torch.testing.assert_close(MicroMotion("diff")(backwards), MicroMotion("diff")(clip))  # the distance cannot tell
 
 
 def test_unknown_mode():

@@ -8,7 +8,9 @@ back to the frame size. With the paper's t = 4 the result has 3 channels, like a
 copy of an ImageNet stem unchanged.
 
 Variants (the paper's Table 1 ablation): ``convdiff`` (the method, MM_ConvDiff), ``diff`` (MM_Diff: distances
-between the pooled RGB frames themselves, no learned embedding).
+between the pooled RGB frames themselves, no learned embedding); and ours, not the paper's, ``signed``: the pooled
+frames' differences averaged over the RGB channels, earlier frame minus last, the sign kept. An L2 distance is the
+same whichever way a movement runs, which the signed difference is not.
 
 The released code computes the distance with ``nn.PairwiseDistance`` on (B, 8, H*W) tensors, which reduced over
 the channel dimension only in the PyTorch version it was written for; current PyTorch reduces over the last
@@ -23,7 +25,7 @@ from torch import nn
 
 __all__ = ["MicroMotion", "micro_motion_distance", "MOTION_MODES"]
 
-MOTION_MODES = ("convdiff", "diff")
+MOTION_MODES = ("convdiff", "diff", "signed")
 
 
 def micro_motion_distance(feats: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -51,12 +53,14 @@ class MicroMotion(nn.Module):
           │ Conv 5x5, 3 -> 8, with bias ("convdiff" only)        shallow embedding: edges, textures
           ▼
         (B, T, 8, H/2, W/2) ── L2 distance to the last frame over channels ──► (B, T-1, H/2, W/2)
+                               ("signed": mean over channels of earlier frame - last frame)
           │ bilinear upsampling
           ▼
         (B, T-1, H, W)
 
     Args:
-        mode: ``convdiff`` (learned 5x5 embedding, the method) or ``diff`` (pooled RGB differences).
+        mode: ``convdiff`` (learned 5x5 embedding, the method), ``diff`` (pooled RGB distances) or ``signed``
+            (pooled RGB differences with their sign, averaged over channels).
         embed_dim: filters of the shallow embedding (8 in the paper).
     """
 
@@ -76,5 +80,9 @@ class MicroMotion(nn.Module):
         x = self.pool(clip.transpose(1, 2).reshape(b * t, c, h, w))  # (B*T, 3, H/2, W/2)
         if self.embed is not None:
             x = self.embed(x)  # (B*T, 8, H/2, W/2)
-        x = micro_motion_distance(x.reshape(b, t, *x.shape[1:]))  # (B, T-1, H/2, W/2)
+        x = x.reshape(b, t, *x.shape[1:])  # (B, T, C, H/2, W/2)
+        if self.mode == "signed":
+            x = (x[:, :-1] - x[:, -1:]).mean(2)  # (B, T-1, H/2, W/2)
+        else:
+            x = micro_motion_distance(x)  # (B, T-1, H/2, W/2)
         return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)  # (B, T-1, H, W)

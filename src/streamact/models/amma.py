@@ -188,7 +188,8 @@ class AMMA(nn.Module):
             num_classes: action classes C.
             num_clips: K.
             clip_len: t (>= 2 with motion).
-            motion: ``convdiff`` (the method), ``diff`` (RGB differences) or ``none`` (appearance only).
+            motion: ``convdiff`` (the method), ``diff`` (RGB distances), ``signed`` (signed RGB differences, our
+                variant) or ``none`` (appearance only).
             fusion_stages: F, lateral fusions after the first F stages (0-3); 0 or motion ``none`` = RGB only.
             pretrained_cfg: the model's configuration.
             motion_entry: ``lateral`` (the paper: a motion path of stage copies, fused by weighted sums) or
@@ -409,7 +410,7 @@ def _create_amma(variant: str, *, pretrained: bool = False, num_classes: int = 2
         num_classes: action classes (default 24, UCF101-24).
         num_clips: K clips per tubelet (5, the paper's JHMDB setting; 3 for UCF101-24).
         clip_len: t frames per clip (4 in the paper).
-        motion: ``convdiff``, ``diff`` or ``none`` (the paper's Table 1 ablation).
+        motion: ``convdiff``, ``diff`` or ``none`` (the paper's Table 1 ablation), or ``signed`` (ours).
         fusion_stages: number of lateral fusions, 0-3 (the paper's Table 2 ablation; 3 is its default).
         motion_entry: ``lateral`` (the paper's motion path) or ``input`` (maps beside the RGB at the first layer).
         img_size: square input side recorded in ``pretrained_cfg`` (288 in the paper); a multiple of 32.
