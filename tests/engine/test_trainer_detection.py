@@ -45,7 +45,8 @@ def test_detection_training_eval_and_resume(tmp_path, capsys):
     assert "direction move_right/move_left: " in printed and "balanced accuracy (95% over videos" in printed
     summary = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert 0 <= summary["frame_map@0.5"] <= 1 and set(summary["per_class"]) == {"move_right", "move_left"}
-    assert summary["direction"]["move_right/move_left"]["classes"]["move_left"]["boxes"] == 14  # frames 3..16 of one video
+    # frames 3..16 of one video
+    assert summary["direction"]["move_right/move_left"]["classes"]["move_left"]["boxes"] == 14
     assert (tmp_path / "eval" / "pr_frame.png").is_file() and list((tmp_path / "eval" / "frames").glob("*.png"))
 
 
