@@ -15,9 +15,10 @@ A small CNN (4 stride-2 convolutions, global pooling) learns the class from one 
     last          the clip's last frame alone: what the appearance path of a one-clip AMMA sees
     mm_diff       last frame + MM_Diff (3 maps: L2 distance of the pooled RGB of each earlier frame to the last)
     mm_convdiff   last frame + MM_ConvDiff (the same over a learned 5x5 embedding, trained with the probe)
-    mm_signed     last frame + 3 signed maps (earlier frame - last, pooled as MM_Diff, averaged over RGB: our
-                  variant, micro-motion that keeps the sign)
     signed        last frame + the 3 signed RGB differences (earlier frame - last frame): 12 channels
+    signed_grey   the same averaged over RGB: 6 channels
+    signed_pooled the signed RGB differences of the frames max-pooled to half size as MM_Diff pools them, upsampled
+    signed_pooled_grey  the same averaged over RGB: MM_Diff with the sign kept in place of the distance
     frames        all 4 frames, 12 channels: whether the clip holds the direction at all
 
 and, in place of the small CNN, the detector's own clip embedding (`AMMA.forward_clip_features` of
@@ -68,8 +69,10 @@ INPUTS = {  # name -> (description, channels entering the CNN)
     "last": ("last frame only", 3),
     "mm_diff": ("last frame + MM_Diff", 6),
     "mm_convdiff": ("last frame + MM_ConvDiff", 6),
-    "mm_signed": ("last frame + signed micro-motion", 6),
     "signed": ("last frame + signed differences", 12),
+    "signed_grey": ("last frame + signed differences, grey", 6),
+    "signed_pooled": ("last frame + signed differences, half size", 12),
+    "signed_pooled_grey": ("last frame + signed differences, half size, grey", 6),
     "frames": ("all 4 frames", 12),
     "amma_rgb": ("detector's clip embedding, RGB only", 3),
     "amma_diff": ("detector's clip embedding + MM_Diff", 6),
@@ -147,8 +150,14 @@ class Probe(nn.Module):
             return last
         if self.micro_motion is not None:
             return torch.cat([last, self.micro_motion(clip)], 1)
-        if self.kind == "signed":
-            return torch.cat([last, (clip[:, :, :-1] - clip[:, :, -1:]).transpose(1, 2).flatten(1, 2)], 1)
+        if self.kind.startswith("signed"):
+            frames = clip.transpose(1, 2).flatten(0, 1)  # (B*t, 3, S, S)
+            if "pooled" in self.kind:  # as MicroMotion pools, and back to S x S
+                frames = F.interpolate(F.max_pool2d(frames, 3, stride=2, padding=1), size=frames.shape[-2:],
+                                       mode="bilinear", align_corners=False)
+            frames = frames.unflatten(0, (clip.shape[0], clip.shape[2]))  # (B, t, 3, S, S)
+            diff = frames[:, :-1] - frames[:, -1:]  # (B, t-1, 3, S, S): earlier frame minus last
+            return torch.cat([last, diff.mean(2) if self.kind.endswith("grey") else diff.flatten(1, 2)], 1)
         return clip.transpose(1, 2).flatten(1, 2)  # "frames": the RGB of each frame in turn
 
     def forward(self, clip: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from streamact.data.datasets.detection import load_detection_annotations
 from tests.detection_fixture import write_tiny_detection_set
@@ -89,6 +90,20 @@ def test_the_last_frame_probe_cannot_see_earlier_frames():
     # the signed differences are earlier frame minus last frame
     assert torch.allclose(signed.inputs(clip)[:, 3:6], clip[:, :, 0] - clip[:, :, -1])
 
+
+def test_grey_and_pooled_signed_differences_each_drop_one_thing():
+    clip = torch.rand(2, 3, CLIP_LEN, 16, 16)
+    diff = clip[:, :, :-1] - clip[:, :, -1:]  # (B, 3, t-1, S, S)
+    grey = Probe("signed_grey", 4).inputs(clip)[:, 3:]
+    assert torch.allclose(grey, diff.mean(1), atol=1e-6)  # full size, averaged over RGB
+    pooled = Probe("signed_pooled", 4).inputs(clip)[:, 3:]
+    # the first earlier frame's red channel, as MicroMotion's pooling and upsampling would give it
+    frames = F.max_pool2d(clip[:, 0, [0, -1]], 3, stride=2, padding=1)
+    expected = F.interpolate((frames[:, :1] - frames[:, 1:]), size=(16, 16), mode="bilinear", align_corners=False)
+    assert torch.allclose(pooled[:, :1], expected, atol=1e-6)
+    assert not torch.allclose(pooled[:, :1], diff[:, 0, :1], atol=1e-2)  # the pooling loses detail
+    pooled_grey = Probe("signed_pooled_grey", 4).inputs(clip)[:, 3:]
+    assert torch.allclose(pooled_grey, pooled.unflatten(1, (CLIP_LEN - 1, 3)).mean(2), atol=1e-6)
 
 def test_as_batch_scales_and_orders_axes():
     crops = np.full((2, CLIP_LEN, 8, 8, 3), 255, np.uint8)

@@ -180,12 +180,15 @@ def test_detect_refuses_an_exported_recognizer(tmp_path, capsys):
     assert f"error: {onnx} is a recognition model" in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("name", ["amma_resnet18", "amma_mobilenetv2", "amma_shufflenetv2", "amma_efficientnet_lite0"])
-def test_every_backbone_exports_its_streaming_step(name, tmp_path):
+@pytest.mark.parametrize("name, motion", [("amma_resnet18", "convdiff"), ("amma_mobilenetv2", "convdiff"),
+                                          ("amma_shufflenetv2", "convdiff"), ("amma_efficientnet_lite0", "convdiff"),
+                                          ("amma_mobilenetv2", "signed")])
+def test_every_backbone_exports_its_streaming_step(name, motion, tmp_path):
     from streamact import create_model
 
     torch.manual_seed(0)
-    model = randomise_bn(create_model(name, num_classes=3, num_clips=2, clip_len=2, img_size=32)).eval()
+    model = randomise_bn(create_model(name, num_classes=3, num_clips=2, clip_len=2, img_size=32,
+                                      motion=motion)).eval()
     runtime = load_runtime(export_onnx(model, tmp_path / "step.onnx", streaming=True), num_threads=1)
     result = check_parity(model, runtime, num_frames=3)
     assert result["max_abs_diff"] < 1e-4, result

@@ -24,13 +24,13 @@ def test_distance_against_every_earlier_frame():
     torch.testing.assert_close(d, torch.tensor([3.0, 2.0, 1.0]) * 3 ** 0.5)
 
 
-@pytest.mark.parametrize("mode", ["convdiff", "diff", "signed"])
-def test_micro_motion_shapes_and_static_clip(mode):
+@pytest.mark.parametrize("mode, maps", [("convdiff", 3), ("diff", 3), ("signed", 9)])
+def test_micro_motion_shapes_and_static_clip(mode, maps):
     torch.manual_seed(0)
     mm = MicroMotion(mode)
     clip = torch.randn(2, 3, 4, 32, 48)
     out = mm(clip)
-    assert out.shape == (2, 3, 32, 48)
+    assert out.shape == (2, maps, 32, 48) and mm.out_channels(4) == maps
     static = clip[:, :, :1].expand(-1, -1, 4, -1, -1)
     assert mm(static).abs().max() < 1e-4  # no motion, (almost) no signal: only the eps term remains
     assert (mm.embed is None) == (mode != "convdiff")
@@ -43,13 +43,22 @@ def test_diff_mode_is_pooled_rgb_distance():
     torch.testing.assert_close(out, torch.full((1, 1, 4, 4), 2.0 * 3 ** 0.5), atol=1e-4, rtol=0)
 
 
-def test_signed_mode_keeps_the_direction():
+def test_signed_mode_keeps_the_direction_colour_and_detail():
     clip = torch.zeros(1, 3, 2, 4, 4)
-    clip[0, :, 1] = 2.0  # the last frame is brighter by 2 in every channel: earlier - last = -2
-    torch.testing.assert_close(MicroMotion("signed")(clip), torch.full((1, 1, 4, 4), -2.0))
+    clip[0, 0, 1] = 2.0  # the last frame is redder by 2: earlier - last = -2 in the red map only
+    expected = torch.zeros(1, 3, 4, 4)
+    expected[0, 0] = -2.0
+    torch.testing.assert_close(MicroMotion("signed")(clip), expected)
     backwards = clip.flip(2)
-    torch.testing.assert_close(MicroMotion("signed")(backwards), torch.full((1, 1, 4, 4), 2.0))
+    torch.testing.assert_close(MicroMotion("signed")(backwards), -expected)
     torch.testing.assert_close(MicroMotion("diff")(backwards), MicroMotion("diff")(clip))  # the distance cannot tell
+    # a one-pixel-wide line moving by one pixel: the signed maps keep both edges, full size, in the order of frames
+    line = torch.zeros(1, 3, 3, 8, 8)
+    for t in range(3):
+        line[0, :, t, :, 2 + t] = 1.0
+    maps = MicroMotion("signed")(line)  # (1, 6, 8, 8): frame 0 - last (RGB), frame 1 - last (RGB)
+    assert maps[0, 0, :, 2].eq(1).all() and maps[0, 0, :, 4].eq(-1).all() and maps[0, 0, :, [0, 1, 3, 5]].eq(0).all()
+    assert maps[0, 3, :, 3].eq(1).all() and maps[0, 3, :, 4].eq(-1).all()
 
 
 def test_unknown_mode():

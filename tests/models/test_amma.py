@@ -90,6 +90,18 @@ def test_maps_entering_at_the_input_start_as_rgb_only():
         create_model("amma_mobilenetv2", motion_entry="early")
 
 
+def test_signed_colour_maps_take_the_rgb_filters():
+    model = create_model("amma_resnet18", motion="signed", clip_len=T, img_size=S)
+    rgb, motion = model.rgb_stages[0][0], model.motion_stages[0][0]
+    assert motion.in_channels == 3 * (T - 1)
+    # each earlier frame's RGB difference gets the RGB filters, shared out: the copy starts on the mean difference
+    torch.testing.assert_close(motion.weight, rgb.weight.repeat(1, T - 1, 1, 1) / (T - 1))
+    assert model(torch.randn(1, 3, 5 * T, S, S)).heatmap.shape == (1, 24, S // 8, S // 8)
+    at_input = create_model("amma_resnet18", motion="signed", motion_entry="input", clip_len=T, img_size=S)
+    stem = at_input.rgb_stages[0][0]
+    assert stem.in_channels == 3 + 3 * (T - 1) and not stem.weight[:, 3:].any()
+
+
 def test_other_clip_lengths_rebuild_the_motion_stem():
     model = create_model("amma_resnet18", clip_len=6, num_clips=2, img_size=S)
     assert model.motion_stages[0][0].in_channels == 5

@@ -8,9 +8,10 @@ back to the frame size. With the paper's t = 4 the result has 3 channels, like a
 copy of an ImageNet stem unchanged.
 
 Variants (the paper's Table 1 ablation): ``convdiff`` (the method, MM_ConvDiff), ``diff`` (MM_Diff: distances
-between the pooled RGB frames themselves, no learned embedding); and ours, not the paper's, ``signed``: the pooled
-frames' differences averaged over the RGB channels, earlier frame minus last, the sign kept. An L2 distance is the
-same whichever way a movement runs, which the signed difference is not.
+between the pooled RGB frames themselves, no learned embedding); and ours, not the paper's, ``signed``: the frames'
+RGB differences, earlier frame minus last, at full size, 3 (t - 1) maps. An L2 distance is the same whichever way a
+movement runs, which the signed difference is not; and a limb a few pixels wide does not survive the pooling to half
+size, nor its direction the averaging over colours (the classification probe in bench/ measures both).
 
 The released code computes the distance with ``nn.PairwiseDistance`` on (B, 8, H*W) tensors, which reduced over
 the channel dimension only in the PyTorch version it was written for; current PyTorch reduces over the last
@@ -44,7 +45,7 @@ def micro_motion_distance(feats: torch.Tensor, eps: float = 1e-6) -> torch.Tenso
 
 
 class MicroMotion(nn.Module):
-    """Clip (B, 3, T, H, W) -> accumulated micro-motion (B, T - 1, H, W).
+    """Clip (B, 3, T, H, W) -> accumulated micro-motion (B, T - 1, H, W), or (B, 3 (T - 1), H, W) for ``signed``.
 
     Data flow::
 
@@ -53,15 +54,19 @@ class MicroMotion(nn.Module):
           │ Conv 5x5, 3 -> 8, with bias ("convdiff" only)        shallow embedding: edges, textures
           ▼
         (B, T, 8, H/2, W/2) ── L2 distance to the last frame over channels ──► (B, T-1, H/2, W/2)
-                               ("signed": mean over channels of earlier frame - last frame)
           │ bilinear upsampling
           ▼
         (B, T-1, H, W)
 
+        "signed": clip ── earlier frame - last frame, per colour, no pooling ──► (B, 3 (T-1), H, W)
+
     Args:
         mode: ``convdiff`` (learned 5x5 embedding, the method), ``diff`` (pooled RGB distances) or ``signed``
-            (pooled RGB differences with their sign, averaged over channels).
+            (full-size RGB differences with their sign).
         embed_dim: filters of the shallow embedding (8 in the paper).
+
+    Attributes:
+        colour_maps: the maps come as RGB triples, one per earlier frame (``signed``).
     """
 
     def __init__(self, mode: str = "convdiff", *, embed_dim: int = 8) -> None:
@@ -69,20 +74,23 @@ class MicroMotion(nn.Module):
         if mode not in MOTION_MODES:
             raise ValueError(f"unknown micro-motion mode {mode!r} (choose {', '.join(MOTION_MODES)})")
         self.mode = mode
+        self.colour_maps = mode == "signed"
         self.pool = nn.MaxPool2d(3, stride=2, padding=1)
         self.embed = nn.Conv2d(3, embed_dim, 5, stride=1, padding=2, bias=True) if mode == "convdiff" else None
         if self.embed is not None:
             nn.init.kaiming_normal_(self.embed.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(self.embed.bias)
 
+    def out_channels(self, clip_len: int) -> int:
+        """Maps for clips of `clip_len` frames."""
+        return (3 if self.colour_maps else 1) * (clip_len - 1)
+
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
         b, c, t, h, w = clip.shape
+        if self.colour_maps:
+            return (clip[:, :, :-1] - clip[:, :, -1:]).transpose(1, 2).reshape(b, (t - 1) * c, h, w)
         x = self.pool(clip.transpose(1, 2).reshape(b * t, c, h, w))  # (B*T, 3, H/2, W/2)
         if self.embed is not None:
             x = self.embed(x)  # (B*T, 8, H/2, W/2)
-        x = x.reshape(b, t, *x.shape[1:])  # (B, T, C, H/2, W/2)
-        if self.mode == "signed":
-            x = (x[:, :-1] - x[:, -1:]).mean(2)  # (B, T-1, H/2, W/2)
-        else:
-            x = micro_motion_distance(x)  # (B, T-1, H/2, W/2)
+        x = micro_motion_distance(x.reshape(b, t, *x.shape[1:]))  # (B, T-1, H/2, W/2)
         return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)  # (B, T-1, H, W)

@@ -156,12 +156,13 @@ class AMMA(nn.Module):
         clip (B, 3, t, H, W)
           ├─ last frame (B, 3, H, W) ─► rgb stage 0 ─(+)─► rgb stage 1 ─(+)─► ... ─► rest ─► (B, 512, H/32, W/32)
           │                                        ▲                ▲
-          └─ MicroMotion ─► (B, t-1, H, W) ─► motion stage 0 ─► motion stage 1 ...   (copies of rgb stages 0..F-1)
+          └─ MicroMotion ─► (B, M, H, W) ─► motion stage 0 ─► motion stage 1 ...   (copies of rgb stages 0..F-1)
                      (+): x_rgb <- w_i * x_rgb + (1 - w_i) * x_motion, learnable w_i initialised to 0.6
+                     M maps: t-1, or 3 (t-1) RGB differences for motion "signed"
           ─► UpsampleNeck ─► clip feature (B, 256, H/8, W/8)                          forward_clip_features
 
         or, with motion_entry "input" (our variant, not the paper's): no motion stages, the maps enter beside
-        the RGB, cat (B, 3 + t-1, H, W) ─► rgb stage 0 (its first convolution widened, the new filters at zero)
+        the RGB, cat (B, 3 + M, H, W) ─► rgb stage 0 (its first convolution widened, the new filters at zero)
 
         K clip features (B, K, 256, H/8, W/8) ─► TubeletHead ─► heatmap, movement, size   forward_head
 
@@ -188,8 +189,8 @@ class AMMA(nn.Module):
             num_classes: action classes C.
             num_clips: K.
             clip_len: t (>= 2 with motion).
-            motion: ``convdiff`` (the method), ``diff`` (RGB distances), ``signed`` (signed RGB differences, our
-                variant) or ``none`` (appearance only).
+            motion: ``convdiff`` (the method), ``diff`` (RGB distances), ``signed`` (full-size signed RGB
+                differences, our variant) or ``none`` (appearance only).
             fusion_stages: F, lateral fusions after the first F stages (0-3); 0 or motion ``none`` = RGB only.
             pretrained_cfg: the model's configuration.
             motion_entry: ``lateral`` (the paper: a motion path of stage copies, fused by weighted sums) or
@@ -207,12 +208,15 @@ class AMMA(nn.Module):
         self.num_clips, self.clip_len, self.num_classes = num_clips, clip_len, num_classes
         self.motion_mode = motion if uses_motion else "none"
         self.motion_entry = motion_entry
+        micro_motion = MicroMotion(motion) if uses_motion else None
+        maps = micro_motion.out_channels(clip_len) if uses_motion else 0
         if uses_motion and motion_entry == "input":
-            _rebuild_first_conv(rgb_stages[0], lambda w: torch.cat([w, w.new_zeros(w.shape[0], clip_len - 1,
+            _rebuild_first_conv(rgb_stages[0], lambda w: torch.cat([w, w.new_zeros(w.shape[0], maps,
                                                                                     *w.shape[2:])], 1))
         self.rgb_stages = nn.ModuleList(rgb_stages)
-        self.micro_motion = MicroMotion(motion) if uses_motion else None
-        self.motion_stages = nn.ModuleList(_motion_copy(rgb_stages[:num_fusions], in_chans=clip_len - 1))
+        self.micro_motion = micro_motion
+        self.motion_stages = nn.ModuleList(_motion_copy(rgb_stages[:num_fusions], in_chans=maps,
+                                                        colour=uses_motion and micro_motion.colour_maps))
         self.fusion_weights = nn.Parameter(torch.full((num_fusions,), 0.6))
         self.neck = UpsampleNeck()
         self.head = TubeletHead(num_classes, num_clips)
@@ -221,9 +225,9 @@ class AMMA(nn.Module):
     def forward_clip_features(self, clip: torch.Tensor) -> torch.Tensor:
         """One clip (B, 3, t, H, W), normalised -> clip feature (B, 256, H/8, W/8)."""
         x = clip[:, :, -1]  # (B, 3, H, W): appearance from the clip's last frame
-        m = self.micro_motion(clip) if self.micro_motion is not None else None  # (B, t-1, H, W)
+        m = self.micro_motion(clip) if self.micro_motion is not None else None  # (B, M, H, W)
         if m is not None and self.motion_entry == "input":
-            x = torch.cat([x, m], 1)  # (B, 3 + t-1, H, W)
+            x = torch.cat([x, m], 1)  # (B, 3 + M, H, W)
         for i, stage in enumerate(self.rgb_stages):
             x = stage(x)
             if i < len(self.motion_stages):
@@ -329,12 +333,15 @@ def with_more_clips(state: dict[str, torch.Tensor], num_clips: int) -> dict[str,
     return state
 
 
-def _motion_copy(stages: Sequence[nn.Module], *, in_chans: int) -> list[nn.Module]:
-    """Copies of the first stages for the motion path (same initial weights, as in the paper); the first
-    convolution is rebuilt for `in_chans` micro-motion channels when that is not 3, its weights averaged over
-    the RGB channels (the TSN recipe for difference inputs)."""
+def _motion_copy(stages: Sequence[nn.Module], *, in_chans: int, colour: bool) -> list[nn.Module]:
+    """Copies of the first stages for the motion path (same initial weights, as in the paper). The first
+    convolution is rebuilt for `in_chans` maps: `colour` maps (RGB triples, one per earlier frame) each take the
+    RGB filters, divided by their number, so the copy starts on the mean difference; other maps, when not 3, the
+    weights averaged over the RGB channels (the TSN recipe for difference inputs)."""
     copies = [copy.deepcopy(s) for s in stages]
-    if copies and in_chans != 3:
+    if copies and colour:
+        _rebuild_first_conv(copies[0], lambda w: w.repeat(1, in_chans // 3, 1, 1) / (in_chans // 3))
+    elif copies and in_chans != 3:
         _rebuild_first_conv(copies[0], lambda w: w.mean(1, keepdim=True).repeat(1, in_chans, 1, 1))
     return copies
 
