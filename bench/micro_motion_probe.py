@@ -31,6 +31,7 @@ without the detector's loss:
     amma_convdiff with MM_ConvDiff
     amma_diff_input  with MM_Diff entering beside the RGB at the first convolution (motion_entry "input", our
                   variant) instead of through the paper's copied stages
+    amma_signed_input  with the signed RGB differences (`motion` "signed", our variant) entering there
 
 Training flips the crops left-right half of the time and swaps the labels of a horizontal pair (a mirrored wave to
 the right is a wave to the left), as the detector's training does; with --reverse it also plays half the clips
@@ -78,10 +79,12 @@ INPUTS = {  # name -> (description, channels entering the CNN)
     "amma_diff": ("detector's clip embedding + MM_Diff", 6),
     "amma_convdiff": ("detector's clip embedding + MM_ConvDiff", 6),
     "amma_diff_input": ("detector's clip embedding, MM_Diff beside the RGB at the first layer", 6),
+    "amma_signed_input": ("detector's clip embedding, signed differences beside the RGB at the first layer", 12),
 }
 AMMA_KWARGS = {  # the detector's embeddings
     "amma_rgb": {"motion": "none"}, "amma_diff": {"motion": "diff"}, "amma_convdiff": {"motion": "convdiff"},
     "amma_diff_input": {"motion": "diff", "motion_entry": "input"},
+    "amma_signed_input": {"motion": "signed", "motion_entry": "input"},
 }
 PROBE_LR, DETECTOR_LR = 2e-3, 2.5e-4  # the small CNN's; the detector recipe's AdamW learning rate
 FIT_CLIPS = 2000  # train clips scored after training: how well the probe fits what it learned from
